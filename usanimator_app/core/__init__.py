@@ -1,0 +1,1 @@
+"""Qt-free, torch-free core: media readers, preprocessing, annotations, phantom, export."""
