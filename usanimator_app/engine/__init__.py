@@ -1,0 +1,1 @@
+"""Torch engine: losses, training, animation, evaluation (no Qt)."""

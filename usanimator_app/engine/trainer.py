@@ -1,0 +1,305 @@
+"""Training: one generator function that yields once per step; the CLI and the GUI both drive it.
+
+    for report in train_steps(data_dir, run_dir, config):   # or resume=True
+        print(report.step, report.losses)
+
+Each step: (1) generator side - keypoints of source, driving and a TPS-warped driving frame,
+dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detector + dense motion
++ generator. (2) discriminator side (presets with a GAN) - Eq. 8; one Adam step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+
+from usanimator_app.core.atomic import write_text_atomic
+from usanimator_app.core.errors import UserInputError
+from usanimator_app.engine import losses as L
+from usanimator_app.engine.checkpoint import build_model, read_checkpoint, save_checkpoint
+from usanimator_app.engine.config import RunConfig
+from usanimator_app.engine.dataset import Batch, PairDataset
+from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16
+from usanimator_app.engine.model import AnimationModel, ForwardResult
+from usanimator_app.engine.perceptual import load_perceptual_backbone
+from usanimator_app.engine.tps import RandomTPS
+
+CHECKPOINT_DIR = "checkpoints"
+KEEP_CHECKPOINTS = 3
+
+
+@dataclass
+class StepReport:
+    """What one training step (or a set-up stage, with ``message``) reports."""
+
+    step: int
+    total_steps: int
+    losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    samples: dict[str, np.ndarray] | None = None  # name -> uint8 (S, S)
+    checkpoint: str | None = None
+    message: str | None = None
+
+
+class GeneratorObjective(nn.Module):
+    """The generator-side losses of one batch as one module (so DDP can wrap it)."""
+
+    def __init__(self, model: AnimationModel, backbone: nn.Module, config: RunConfig):
+        super().__init__()
+        self.model = model
+        self.backbone = backbone
+        self.config = config
+
+    def forward(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
+        train, weights, model = self.config.train, self.config.losses, self.model
+        result = model(batch.source, batch.driving)
+        generated = result.generated
+        terms: dict[str, torch.Tensor] = {}
+        # Eq. 1-3: equivariance of the self-supervised keypoints under a random TPS.
+        warped_kp = model.keypoint_detector(transform.warp_frame(batch.driving))
+        num_kp = model.config.num_kp
+        terms["eq1"] = L.equivariance_value_loss(result.driving_kp.keypoints, warped_kp.keypoints, transform)
+        terms["eq2"] = L.equivariance_jacobian_loss(
+            result.driving_kp.jacobians[:, :num_kp], warped_kp.keypoints, warped_kp.jacobians[:, :num_kp], transform
+        )
+        total = weights.equivariance * (terms["eq1"] + terms["eq2"])
+        # Eq. 4: supervised anatomical keypoints, on annotated frames only.
+        if model.config.num_landmarks:
+            terms["key"] = 0.5 * (
+                L.keypoint_heatmap_loss(result.source_kp.landmark_heatmaps, batch.source_landmarks, batch.source_annotated, train.heatmap_sigma)
+                + L.keypoint_heatmap_loss(result.driving_kp.landmark_heatmaps, batch.driving_landmarks, batch.driving_annotated, train.heatmap_sigma)
+            )
+            total = total + weights.keypoint * terms["key"]
+        # Eq. 5: content decoder vs driving (dual decoder only; FOMM's single decoder has no L1).
+        if model.config.dual_decoder:
+            terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
+            total = total + weights.reconstruction_l1 * terms["rec_l1"]
+        # Eq. 6: perceptual loss of the final frame.
+        terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone)
+        total = total + weights.reconstruction_vgg * terms["rec_vgg"]
+        terms["total_g"] = total
+        return terms, result
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast where the hardware has it (CUDA with bf16, CPUs with AVX-512 BF16), else fp32."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1, S, S) float in [0, 1] -> (S, S) uint8."""
+    return (image[0].detach().float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def _samples(batch: Batch, result: ForwardResult) -> dict[str, np.ndarray]:
+    """Preview images of the first pair: source, driving, content, texture, final, occlusion."""
+    generated = result.generated
+    size = batch.source.shape[-1]
+    occlusion = torch.nn.functional.interpolate(result.motion.occlusion[:1].float(), size=(size, size), mode="bilinear")
+    samples = {
+        "source": _to_uint8(batch.source[0]),
+        "driving": _to_uint8(batch.driving[0]),
+        "content": _to_uint8(generated.content[0]),
+        "final": _to_uint8(generated.prediction[0]),
+        "occlusion": _to_uint8(occlusion[0]),
+    }
+    if generated.texture is not None:
+        samples["texture"] = _to_uint8(generated.texture[0] + 0.5)
+    return samples
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun, (0, 1) otherwise; initialises the process group once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop log lines of steps after ``last_step`` (done after a crash, redone after resuming)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= last_step]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    files = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("step_*.pt"))
+    return files[-1] if files else None
+
+
+def train_steps(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    steps: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[StepReport]:
+    """Train, yielding a :class:`StepReport` per step; stops (with a checkpoint) when ``should_stop()``.
+
+    With ``resume`` the newest checkpoint in ``run_dir`` restores networks, optimizers, step,
+    config and random state, so the run continues exactly. ``steps`` overrides the total step count.
+    """
+    run_dir = Path(run_dir)
+    rank, world = _distributed()
+    choice = choose_device(device)
+    torch_device = choice.device
+    if torch_device.type == "cuda" and world > 1:
+        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(torch_device)
+    payload = None
+    if resume:
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise UserInputError(f"{run_dir}: nothing to resume (no checkpoints/step_*.pt)")
+        payload = read_checkpoint(checkpoint)
+        config, model = build_model(payload, source=str(checkpoint))
+        start_step = payload["step"]
+    else:
+        if config is None:
+            raise UserInputError("a configuration is needed to start a new run")
+        if latest_checkpoint(run_dir) is not None:
+            raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
+        model = AnimationModel(config.model)
+        start_step = 0
+    if steps is not None:
+        config.train.steps = steps
+    train = config.train
+    torch.manual_seed(train.seed + rank)
+    sampler = torch.Generator().manual_seed(train.seed * 1000 + rank)
+    if payload is not None:
+        sampler.set_state(payload["rng"]["sampler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+    yield StepReport(start_step, train.steps, message=f"device: {choice.note}")
+
+    backbone, backbone_name = load_perceptual_backbone(train.vgg19_weights)
+    train.perceptual_backbone = backbone_name
+    yield StepReport(start_step, train.steps, message=f"perceptual backbone: {backbone_name}")
+    dataset = PairDataset(data_dir, config.model.image_size, config.model.landmark_names, split="train")
+    yield StepReport(
+        start_step,
+        train.steps,
+        message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks",
+    )
+
+    model.to(torch_device).train()
+    backbone.to(torch_device)
+    objective = GeneratorObjective(model, backbone, config)
+    generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
+    optimizer_g = torch.optim.Adam(generator_params, lr=train.learning_rate, betas=train.adam_betas)
+    optimizer_d = (
+        torch.optim.Adam(model.discriminator.parameters(), lr=train.learning_rate, betas=train.adam_betas)
+        if model.discriminator is not None
+        else None
+    )
+    if payload is not None:
+        optimizer_g.load_state_dict(payload["optimizers"]["generator"])
+        if optimizer_d is not None:
+            optimizer_d.load_state_dict(payload["optimizers"]["discriminator"])
+    objective_run = objective
+    discriminator_run = model.discriminator
+    if world > 1:
+        ids = [torch_device.index] if torch_device.type == "cuda" else None
+        objective_run = nn.parallel.DistributedDataParallel(objective, device_ids=ids)
+        if discriminator_run is not None:
+            discriminator_run = nn.parallel.DistributedDataParallel(model.discriminator, device_ids=ids)
+
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        _truncate_metrics(run_dir / "metrics.jsonl", start_step)
+    metrics_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if rank == 0 else None
+
+    def checkpoint(step: int) -> str | None:
+        if rank != 0:
+            return None
+        path = run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
+        optimizers = {"generator": optimizer_g.state_dict()}
+        if optimizer_d is not None:
+            optimizers["discriminator"] = optimizer_d.state_dict()
+        rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
+        save_checkpoint(path, config, model, step, optimizers=optimizers, rng=rng)
+        for old in sorted((run_dir / CHECKPOINT_DIR).glob("step_*.pt"))[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return str(path)
+
+    try:
+        step = start_step
+        while step < train.steps:
+            stop = should_stop()
+            if world > 1:
+                flag = torch.tensor([1.0 if stop else 0.0], device=torch_device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop = bool(flag.item())
+            if stop:
+                yield StepReport(step, train.steps, checkpoint=checkpoint(step), message="stopped on request")
+                return
+            started = time.perf_counter()
+            batch = dataset.sample(train.batch_size, sampler).to(torch_device)
+            transform = RandomTPS.random(
+                train.batch_size, train.tps_sigma_affine, train.tps_sigma_tps, train.tps_points, sampler, torch_device
+            )
+            # (1) generator side
+            with _autocast(torch_device):
+                terms, result = objective_run(batch, transform)
+                if discriminator_run is not None:
+                    model.discriminator.requires_grad_(False)
+                    fake = model.discriminator(result.generated.prediction)
+                    with torch.no_grad():
+                        real = model.discriminator(batch.driving)
+                    terms["gan_g"] = L.generator_lsgan_loss(fake.logits.float())
+                    terms["feat"] = L.feature_matching_loss(
+                        [f.float() for f in real.features], [f.float() for f in fake.features]
+                    )
+                    terms["total_g"] = (
+                        terms["total_g"]
+                        + config.losses.generator_gan * terms["gan_g"]
+                        + config.losses.feature_matching * terms["feat"]
+                    )
+                    model.discriminator.requires_grad_(True)
+            optimizer_g.zero_grad(set_to_none=True)
+            terms["total_g"].backward()
+            optimizer_g.step()
+            # (2) discriminator side
+            if discriminator_run is not None:
+                with _autocast(torch_device):
+                    real_logits = discriminator_run(batch.driving).logits.float()
+                    fake_logits = discriminator_run(result.generated.prediction.detach()).logits.float()
+                    terms["gan_d"] = config.losses.discriminator_gan * L.discriminator_lsgan_loss(real_logits, fake_logits)
+                optimizer_d.zero_grad(set_to_none=True)
+                terms["gan_d"].backward()
+                optimizer_d.step()
+            step += 1
+            seconds = time.perf_counter() - started
+            values = {name: float(value.detach()) for name, value in terms.items()}
+            if not all(np.isfinite(v) for v in values.values()):
+                raise RuntimeError(f"training diverged at step {step}: losses {values}")
+            samples = _samples(batch, result) if train.sample_every and step % train.sample_every == 0 else None
+            saved = checkpoint(step) if (step % train.checkpoint_every == 0 or step == train.steps) else None
+            if metrics_file is not None:
+                metrics_file.write(json.dumps({"step": step, "seconds": round(seconds, 4), "time": time.time(), **values}) + "\n")
+                metrics_file.flush()
+            yield StepReport(step, train.steps, values, seconds, samples, saved)
+    finally:
+        if metrics_file is not None:
+            metrics_file.close()
