@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -206,12 +207,21 @@ class _DicomSource(MediaSource):
 
 def _open_dicom(path: Path, has_preamble: bool) -> MediaSource:
     with _reading(path, "cannot read the DICOM header"):
-        # Values over 4 KB (the pixel data) stay on disk until asked for.
-        header = pydicom.dcmread(path, defer_size="4 KB", force=not has_preamble)
+        # pydicom reports a file that ends inside an element only as a warning: catch it.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Values over 4 KB (the pixel data) stay on disk until asked for.
+            header = pydicom.dcmread(path, defer_size="4 KB", force=not has_preamble)
+        if any("End of file" in str(warning.message) for warning in caught):
+            raise UserInputError(f"{path}: the DICOM file is cut short (it ends inside an element)")
         if len(header) == 0:
-            raise UserInputError(f"{path}: not a DICOM file")
+            problem = "the DICOM file is cut short or damaged" if has_preamble else "not a DICOM file"
+            raise UserInputError(f"{path}: {problem}")
         if "PixelData" not in header:
-            raise UserInputError(f"{path}: the DICOM file has no pixel data")
+            raise UserInputError(f"{path}: the DICOM file has no pixel data (not an image, or the file is incomplete)")
+        pixel_data = header.get_item("PixelData", keep_deferred=True)
+        if pixel_data.length != 0xFFFFFFFF and pixel_data.value_tell + pixel_data.length > path.stat().st_size:
+            raise UserInputError(f"{path}: the DICOM file is cut short (pixel data incomplete)")
         if not header.get("Rows") or not header.get("Columns"):
             raise UserInputError(f"{path}: the DICOM file has no image size (Rows/Columns)")
         info = MediaInfo(
