@@ -96,6 +96,8 @@ def open_media(path: str | Path) -> MediaSource:
         raise UserInputError(f"{path}: no such file or folder")
     if path.is_dir():
         return _open_image_folder(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(132)
@@ -237,7 +239,8 @@ def _open_dicom(path: Path, has_preamble: bool) -> MediaSource:
         )
         source = _DicomSource(path, info, header)
     source.read_frame(0)
-    source.read_frame(info.frames - 1)
+    if info.frames > 1:
+        source.read_frame(info.frames - 1)
     return source
 
 
@@ -418,7 +421,8 @@ def _open_images(path: Path, files: list[Path], kind: str) -> MediaSource:
         photometric=None,
     )
     source = _ImageSource(path, info, files)
-    source.read_frame(len(files) - 1)
+    if len(files) > 1:
+        source.read_frame(len(files) - 1)
     return source
 
 
