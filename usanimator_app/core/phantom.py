@@ -83,7 +83,7 @@ class PhantomSimulator:
         self.imager = BeamImager(self.geometry, settings)
         streams = [np.random.default_rng([params.seed, k]) for k in range(3)]
         self.anatomy = sample_anatomy(streams[0], params.probe_radius_mm)
-        self.ref_xy = self.imager.sample_positions(streams[1], params.scatterers_per_cell, margin_mm=8.0, margin_deg=10.0)
+        self.ref_xy = self.imager.sample_positions(streams[1], params.scatterers_per_cell, margin_mm=5.0, margin_deg=5.0)
         echo, self.attenuation = self.anatomy.echo_properties(self.ref_xy)
         sign = np.where(streams[1].random(len(self.ref_xy)) < 0.5, -1.0, 1.0).astype(np.float32)
         self.amplitude = echo * sign

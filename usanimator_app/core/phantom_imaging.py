@@ -157,24 +157,31 @@ class BeamImager:
         adds electronic noise. No TGC and no log compression (Rayleigh statistics hold here).
         """
         range_index, beam_index, radius = self.polar_index(xy_mm)
-        r0 = np.floor(range_index)
-        b0 = np.floor(beam_index)
-        inside = (r0 >= 0) & (r0 < self.n_range - 1) & (b0 >= 0) & (b0 < self.n_beams - 1)
-        r0, b0 = r0[inside].astype(np.int64), b0[inside].astype(np.int64)
-        fr, fb = range_index[inside] - r0, beam_index[inside] - b0
+        inside = (range_index >= 0) & (range_index < self.n_range - 1) & (beam_index >= 0) & (beam_index < self.n_beams - 1)
+        range_index, beam_index = range_index[inside], beam_index[inside]
+        r0, b0 = range_index.astype(np.int32), beam_index.astype(np.int32)  # floor: both are >= 0
+        fr, fb = range_index - r0, beam_index - b0
         weight = amplitude[inside]
         if excess_attenuation_db_per_mm is not None:
             weight = weight * self._transmission(r0, b0, excess_attenuation_db_per_mm[inside])
         phase = radius[inside] * np.float32(self.wavenumber_2way)
-        real, imag = weight * np.cos(phase), -weight * np.sin(phase)
-
+        # bilinear splat of the phasors: real parts into the first n_cells bins, imaginary into the next
         n_cells = self.n_range * self.n_beams
-        base = r0 * self.n_beams + b0
-        index = np.concatenate([base, base + 1, base + self.n_beams, base + self.n_beams + 1])
-        corner = np.concatenate([(1 - fr) * (1 - fb), (1 - fr) * fb, fr * (1 - fb), fr * fb])
-        iq = np.empty((self.n_range, self.n_beams, 2), np.float32)
-        iq[..., 0] = np.bincount(index, np.tile(real, 4) * corner, n_cells).reshape(self.n_range, self.n_beams)
-        iq[..., 1] = np.bincount(index, np.tile(imag, 4) * corner, n_cells).reshape(self.n_range, self.n_beams)
+        base = r0.astype(np.int64) * self.n_beams + b0
+        offsets = np.array([0, 1, self.n_beams, self.n_beams + 1], np.int64)
+        index = np.empty((2, 4, len(base)), np.int64)
+        np.add(base, offsets[:, None], out=index[0])
+        np.add(index[0], n_cells, out=index[1])
+        corner = np.empty((4, len(base)), np.float32)
+        np.multiply(1 - fr, 1 - fb, out=corner[0])
+        np.multiply(1 - fr, fb, out=corner[1])
+        np.multiply(fr, 1 - fb, out=corner[2])
+        np.multiply(fr, fb, out=corner[3])
+        values = np.empty((2, 4, len(base)), np.float64)
+        np.multiply(corner, weight * np.cos(phase), out=values[0])
+        np.multiply(corner, -weight * np.sin(phase), out=values[1])
+        sums = np.bincount(index.ravel(), values.ravel(), 2 * n_cells)
+        iq = np.ascontiguousarray(sums.reshape(2, self.n_range, self.n_beams).transpose(1, 2, 0), dtype=np.float32)
         iq = cv2.GaussianBlur(iq, (0, 0), sigmaX=self.sigma_beam, sigmaY=self.sigma_range, borderType=cv2.BORDER_CONSTANT)
         if noise_rng is not None:
             iq += noise_rng.standard_normal(iq.shape, dtype=np.float32) * self.noise_std[:, None, None]

@@ -43,10 +43,16 @@ def _smooth_ramp(t: np.ndarray, start: float, length: float) -> np.ndarray:
 
 
 def manoeuvre_profile(manoeuvre: str, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Manoeuvre strength per frame (F,) in [0, 1]: 0 at frame 0, reaching exactly 1 at its peak."""
+    """Manoeuvre strength per frame (F,) in [0, 1]: 0 at frame 0, reaching exactly 1 at its peak.
+
+    Rest, hold, smooth rise, hold with a slight wobble, partial release; clips shorter than 4 frames
+    simply ramp up to the peak at their last frame.
+    """
     t = np.linspace(0.0, 1.0, frames)
     if manoeuvre == "rest" or frames < 2:
         return np.zeros(frames)
+    if frames < 4:
+        return t
     if manoeuvre == "valsalva":
         onset, rise, hold, release_to = rng.uniform(0.08, 0.2), rng.uniform(0.25, 0.4), rng.uniform(0.15, 0.3), rng.uniform(0.0, 0.5)
     else:
