@@ -1,0 +1,96 @@
+"""``usanimator animate``: animate a source frame with a driving clip and write an MP4 (or PNGs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from usanimator_app.core.errors import UserInputError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("animate", help="animate a source frame with the motion of a driving clip")
+    add_animation_arguments(parser)
+
+
+def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--source", type=Path, required=required, help="source frame: DICOM, PNG, JPEG, ... (or a clip)")
+    parser.add_argument("--source-frame", type=int, default=0, help="frame of a multi-frame source to use (default 0)")
+    parser.add_argument("--driving", type=Path, required=required, help="driving clip: MP4, AVI, MOV, GIF, DICOM, ...")
+    parser.add_argument("--out", type=Path, required=required, help="output .mp4, or a folder for a PNG sequence")
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled model)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--absolute", action="store_true", help="absolute motion (default: relative)")
+    parser.add_argument("--no-adapt-scale", action="store_true", help="relative motion without FOMM's scale adaptation")
+    parser.add_argument("--reference", default="first", help="reference driving frame: first | best | INDEX")
+    parser.add_argument("--gain", type=float, default=1.0, help="motion gain (1 = as driven)")
+    parser.add_argument("--max-frames", type=int, default=None, help="animate at most N driving frames")
+    parser.add_argument("--layout", default="output", choices=("output", "side-by-side", "overlays"))
+    parser.add_argument("--fps", type=float, default=None, help="output fps (default: the driving clip's, else 20)")
+    parser.add_argument("--no-caption", action="store_true", help="leave out the burned-in SYNTHETIC caption")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _reference(value: str):
+    if value in ("first", "best"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserInputError(f"--reference must be first, best or a frame index, not {value!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from usanimator_app.core.compose import compose_frame
+    from usanimator_app.core.export import Mp4Writer, write_png_sequence
+    from usanimator_app.core.media import open_media
+    from usanimator_app.engine.animator import Animator, MotionOptions
+    from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
+
+    out: Path = args.out
+    as_png = out.suffix.lower() != ".mp4"
+    if out.exists() and not args.overwrite:
+        raise UserInputError(f"{out}: already exists; pass --overwrite to replace it")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserInputError("--max-frames must be at least 1")
+    if args.gain < 0:
+        raise UserInputError("--gain must be >= 0")
+    model_path = args.model or default_model_path()
+    animator = Animator(model_path, device=args.device)
+    print(f"model: {model_path} (step {animator.step}); device: {animator.device_choice.note}", file=sys.stderr)
+    source = load_source_frame(args.source, animator.image_size, args.source_frame)
+    driving_media = open_media(args.driving)
+    driving = DrivingFrames(driving_media, animator.image_size, args.max_frames)
+    options = MotionOptions(
+        relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain
+    )
+    fps = args.fps or driving_media.info.fps or 20.0
+    total = len(driving)
+
+    def frames():
+        started = time.perf_counter()
+        for result in animator.animate(source.model_frame, driving, options):
+            done = result.index + 1
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            print(f"\rframe {done}/{total}  {rate:.1f} frames/s  ETA {(total - done) / rate:.0f} s", end="", file=sys.stderr, flush=True)
+            yield compose_frame(
+                result.output,
+                result.driving,
+                layout=args.layout,
+                caption=not args.no_caption,
+                keypoints=result.output_keypoints,
+                landmarks=result.output_landmarks,
+                landmark_names=animator.landmark_names,
+            )
+
+    if as_png:
+        count = write_png_sequence(frames(), out)
+    else:
+        with Mp4Writer(out, fps) as writer:
+            for frame in frames():
+                writer.write(frame)
+        count = writer.frames_written
+    print(f"\nwrote {count} frames to {out}", file=sys.stderr)
+    return 0

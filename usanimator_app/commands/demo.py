@@ -1,0 +1,35 @@
+"""``usanimator demo``: the README's first command - the bundled model animates the bundled sample."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="animate the bundled sample with the bundled model (then open the window)")
+    parser.add_argument("--out", type=Path, default=Path("out/demo.mp4"), help="where to write the MP4")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--no-gui", action="store_true", help="do not open the window even when a display is present")
+
+
+def run(args: argparse.Namespace) -> int:
+    from usanimator_app.commands import animate
+    from usanimator_app.core.paths import resources_dir
+
+    source = resources_dir() / "sample_source.png"
+    driving = resources_dir() / "sample_driving.mp4"
+    parser = argparse.ArgumentParser()
+    animate.add_animation_arguments(parser)
+    animate_args = parser.parse_args(
+        ["--source", str(source), "--driving", str(driving), "--out", str(args.out), "--device", args.device,
+         "--layout", "side-by-side", "--overwrite"]
+    )
+    status = animate.run(animate_args)
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if status == 0 and has_display and not args.no_gui:
+        from usanimator_app.cli import main
+
+        return main(["gui", "--source", str(source), "--driving", str(driving), "--device", args.device])
+    return status

@@ -1,0 +1,103 @@
+"""``usanimator train``: train a model on a dataset folder (drives engine.trainer.train_steps)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from usanimator_app.core.errors import UserInputError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a model on a folder of clips with annotation sidecars")
+    parser.add_argument("--data", required=True, type=Path, help="dataset folder (clips, sidecars, split.json)")
+    parser.add_argument("--preset", default="ptg", help="fomm | p | pt | ptg (the paper's ablation)")
+    parser.add_argument("--size", default="cpu-128", help="paper-256 | cpu-128 | tiny")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl, samples)")
+    parser.add_argument("--steps", type=int, default=None, help="total steps (default 10000; with --resume: extend to this)")
+    parser.add_argument("--batch", type=int, default=4, help="batch size")
+    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--sample-every", type=int, default=100, help="save preview images every N steps (0: never)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vgg19", default=None, help="ImageNet VGG19 weights file for the perceptual loss")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
+    parser.add_argument(
+        "--progress", default="bar", choices=("bar", "json"), help="terminal bar, or one JSON line per step (for the GUI)"
+    )
+
+
+def _save_samples(run_dir: Path, step: int, samples: dict) -> dict[str, str]:
+    """Preview PNGs under run_dir/samples; returns name -> path."""
+    import cv2
+
+    folder = run_dir / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, image in samples.items():
+        path = folder / f"step_{step:07d}_{name}.png"
+        cv2.imwrite(str(path), image)
+        paths[name] = str(path)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from usanimator_app.engine.config import make_config
+    from usanimator_app.engine.trainer import train_steps
+
+    for name in ("batch", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.steps is not None and args.steps < 1:
+        raise UserInputError("--steps must be at least 1")
+    config = None
+    if not args.resume:
+        config = make_config(
+            args.preset,
+            args.size,
+            batch_size=args.batch,
+            learning_rate=args.lr,
+            checkpoint_every=args.checkpoint_every,
+            sample_every=args.sample_every,
+            seed=args.seed,
+            vgg19_weights=args.vgg19,
+            **({"steps": args.steps} if args.steps else {}),
+        )
+    started = time.perf_counter()
+    first_step = None
+    for report in train_steps(args.data, args.out, config, device=args.device, resume=args.resume, steps=args.steps):
+        samples = _save_samples(args.out, report.step, report.samples) if report.samples else None
+        if args.progress == "json":
+            line = {"step": report.step, "total": report.total_steps, "losses": report.losses, "seconds": report.seconds}
+            if report.message:
+                line["message"] = report.message
+            if samples:
+                line["samples"] = samples
+            if report.checkpoint:
+                line["checkpoint"] = report.checkpoint
+            print(json.dumps(line), flush=True)
+            continue
+        if report.message:
+            print(f"\r{report.message}", file=sys.stderr, flush=True)
+            continue
+        if first_step is None:
+            first_step, started = report.step - 1, time.perf_counter() - report.seconds
+        done = report.step - first_step
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        eta = (report.total_steps - report.step) / max(rate, 1e-9)
+        width = 30
+        filled = int(width * report.step / report.total_steps)
+        losses = " ".join(f"{k}={v:.3f}" for k, v in report.losses.items())
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {report.step}/{report.total_steps} "
+            f"{rate:.2f} steps/s ETA {eta / 60:.0f} min {losses}",
+            end="\n" if report.checkpoint else "",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(file=sys.stderr)
+    return 0
