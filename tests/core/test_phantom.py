@@ -119,6 +119,17 @@ def test_measured_peak_descent_matches_the_request(manoeuvre, peak):
         assert neck[peak_frame, 0] > neck[0, 0], "Valsalva moves the bladder neck dorsally (image right)"
 
 
+@pytest.mark.parametrize("params", [
+    PhantomParams(manoeuvre="cough"),
+    PhantomParams(manoeuvre="contraction", peak_descent_mm=20.0),
+    PhantomParams(peak_descent_mm=41.0),
+    PhantomParams(size=8),
+])
+def test_params_are_validated(params):
+    with pytest.raises(ValueError):
+        simulate_clip(params)
+
+
 def test_rest_clip_barely_moves():
     clip = simulate_clip(PhantomParams(size=64, frames=12, manoeuvre="rest", seed=2))
     assert np.abs(clip.descent_mm).max() < 1.0

@@ -17,14 +17,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from usanimator_app.core.annotations import DEFAULT_LANDMARKS, Annotations, save_annotations, save_split, sidecar_path
 from usanimator_app.core.atomic import write_bytes_atomic
-from usanimator_app.core.annotations import Annotations, save_annotations, save_split, sidecar_path
 from usanimator_app.core.export import write_dicom_cine, write_mp4, write_png_sequence
 from usanimator_app.core.phantom_anatomy import Anatomy, sample_anatomy
 from usanimator_app.core.phantom_imaging import BeamImager, FanGeometry, ImagingSettings
 from usanimator_app.core.phantom_motion import MANOEUVRES, TissueMotion
 
-LANDMARKS = ("symphysis_lower_edge", "bladder_neck")
+LANDMARKS = DEFAULT_LANDMARKS  # ("symphysis_lower_edge", "bladder_neck")
 FORMATS = ("mp4", "png", "dcm")
 
 
@@ -39,7 +39,7 @@ class PhantomParams:
     frames: int = 48
     fps: float = 20.0
     manoeuvre: str = "valsalva"        # 'valsalva' | 'contraction' | 'rest'
-    peak_descent_mm: float = 20.0      # Valsalva: peak descent; contraction: peak lift (both > 0)
+    peak_descent_mm: float = 20.0      # Valsalva: peak descent (<= 40); contraction: peak lift (<= 15)
     dynamic_range_db: float = 55.0
     frequency_mhz: float = 5.0
     scatterers_per_cell: float = 1.2   # per polar grid cell; >= 1 gives fully developed speckle
@@ -52,8 +52,9 @@ class PhantomParams:
             raise ValueError(f"need size >= 32, frames >= 1, fps > 0 (got {self.size}, {self.frames}, {self.fps})")
         if not (30.0 <= self.depth_mm <= 200.0 and 20.0 <= self.sector_deg <= 120.0):
             raise ValueError(f"depth {self.depth_mm} mm / sector {self.sector_deg} deg out of range")
-        if not 0.0 <= self.peak_descent_mm <= 40.0:
-            raise ValueError(f"peak_descent_mm must be within 0..40, got {self.peak_descent_mm}")
+        limit = 15.0 if self.manoeuvre == "contraction" else 40.0
+        if not 0.0 <= self.peak_descent_mm <= limit:
+            raise ValueError(f"peak_descent_mm must be within 0..{limit:g} for {self.manoeuvre}, got {self.peak_descent_mm}")
 
 
 @dataclass
@@ -167,7 +168,7 @@ def write_clip(clip: PhantomClip, path: str | Path, fmt: str) -> Path:
 def dataset_params(clips: int, frames: int, size: int, seed: int, descent_mm: tuple[float, float]) -> list[PhantomParams]:
     """Per-clip params of a dataset: 70 % Valsalva, 22 % contraction, 8 % rest, in a seeded order.
 
-    Contraction lifts are drawn from 3 mm to 40 % of the upper descent bound (at least 4 mm).
+    Contraction lifts are drawn from 3 mm to 40 % of the upper descent bound (4 to 15 mm).
     """
     lo, hi = descent_mm
     rng = np.random.default_rng([seed, 7])
@@ -180,7 +181,7 @@ def dataset_params(clips: int, frames: int, size: int, seed: int, descent_mm: tu
         if kind == "valsalva":
             peak = rng.uniform(lo, hi)
         elif kind == "contraction":
-            peak = rng.uniform(3.0, max(4.0, 0.4 * hi))
+            peak = rng.uniform(3.0, min(15.0, max(4.0, 0.4 * hi)))
         else:
             peak = 0.0
         params.append(PhantomParams(size=size, frames=frames, manoeuvre=kind, peak_descent_mm=round(float(peak), 2),

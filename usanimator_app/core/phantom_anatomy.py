@@ -79,7 +79,8 @@ def _soft(dist: np.ndarray, edge_mm: float = 0.4) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.clip(dist / edge_mm, -30, 30)))
 
 
-def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, a smooth cubic between."""
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -174,7 +175,7 @@ class Anatomy:
             nonlocal amp
             amp = amp * (1.0 - mask) + value * mask
 
-        amp = amp * (1.5 - 0.8 * _smoothstep(y, 25.0, 70.0))  # bright perineal tissue, duller deep
+        amp = amp * (1.5 - 0.8 * smoothstep(y, 25.0, 70.0))  # bright perineal tissue, duller deep
         paint(_soft(np.abs(skin - 1.2) - 0.8, 0.3), 5.0)  # skin line under the probe
 
         dist, along = _polyline_distance(xy, self.levator())
@@ -185,7 +186,7 @@ class Anatomy:
         paint(_soft(dist - 7.0, 1.0), 1.2)  # rectal wall
         paint(_soft(dist - 3.0, 1.0), 0.45)
         if self.rectal_gas:
-            gas = _soft(dist - 1.2, 0.4) * _smoothstep(along, 0.25, 0.35)
+            gas = _soft(dist - 1.2, 0.4) * smoothstep(along, 0.25, 0.35)
             paint(gas, 5.0)
             att += 1.5 * gas
         dist, _ = _polyline_distance(xy, self.anal_canal())
@@ -213,7 +214,7 @@ class Anatomy:
         att += 0.9 * _soft(bone + 2.5, 0.5)
         t_rel = np.mod(math.pi + MARGIN_T_OFFSET - t, 2 * math.pi)  # 0 at the margin, growing round the caudal end
         cap_span = MARGIN_T_OFFSET + math.radians(self.bone_cap_deg)
-        taper = _smoothstep(t_rel, -0.02, 0.02) * (1.0 - _smoothstep(t_rel, cap_span - 0.6, cap_span))
+        taper = smoothstep(t_rel, -0.02, 0.02) * (1.0 - smoothstep(t_rel, cap_span - 0.6, cap_span))
         paint(_soft(np.abs(bone + 1.2) - 1.2, 0.3) * taper, 20.0)  # cortex facing the probe
         return amp.astype(np.float32), att.astype(np.float32)
 

@@ -89,8 +89,8 @@ class BeamImager:
     """Forms fan images of moving scatterers; everything that does not change per frame is precomputed.
 
     Polar grid: ``n_range`` samples from the probe face to ``depth_mm`` x ``n_beams`` beams over the
-    sector. ``envelope`` gives the detected amplitude (n_range, n_beams) before log compression;
-    ``render`` gives the (size, size) uint8 fan image.
+    sector. ``envelope`` gives the detected amplitude (n_range, n_beams) before log compression,
+    ``compress`` the grey polar image and ``scan_convert`` the (size, size) uint8 fan image.
     """
 
     def __init__(self, geometry: FanGeometry, settings: ImagingSettings = ImagingSettings()) -> None:
@@ -218,10 +218,6 @@ class BeamImager:
     def scan_convert(self, polar: np.ndarray) -> np.ndarray:
         """Polar grey (n_range, n_beams) uint8 -> (size, size) uint8 fan; black outside the sector."""
         return cv2.remap(polar, self._map_x, self._map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-    def render(self, xy_mm, amplitude, excess_attenuation_db_per_mm=None, noise_rng=None) -> np.ndarray:
-        """One fan image (size, size) uint8 from scatterers (see :meth:`envelope`)."""
-        return self.scan_convert(self.compress(self.envelope(xy_mm, amplitude, excess_attenuation_db_per_mm, noise_rng)))
 
     # --- precomputation -------------------------------------------------------------------------
     def _unit_tissue_envelope(self) -> np.ndarray:

@@ -22,18 +22,13 @@ import math
 import cv2
 import numpy as np
 
-from usanimator_app.core.phantom_anatomy import Anatomy
+from usanimator_app.core.phantom_anatomy import Anatomy, smoothstep
 
 MANOEUVRES = ("valsalva", "contraction", "rest")
 _GRID_ORIGIN = np.array([-110.0, -12.0])  # mm, probe frame
 _GRID_STEP = 2.0  # mm
 _GRID_SHAPE = (76, 111)  # rows (y), cols (x)
 _LEVELS = 48  # amplitude rungs per clip
-
-
-def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 def _smooth_ramp(t: np.ndarray, start: float, length: float) -> np.ndarray:
@@ -45,7 +40,7 @@ def _smooth_ramp(t: np.ndarray, start: float, length: float) -> np.ndarray:
 def manoeuvre_profile(manoeuvre: str, frames: int, rng: np.random.Generator) -> np.ndarray:
     """Manoeuvre strength per frame (F,) in [0, 1]: 0 at frame 0, reaching exactly 1 at its peak.
 
-    Rest, hold, smooth rise, hold with a slight wobble, partial release; clips shorter than 4 frames
+    Rest, smooth rise, hold with a slight wobble, partial release; clips shorter than 4 frames
     simply ramp up to the peak at their last frame.
     """
     t = np.linspace(0.0, 1.0, frames)
@@ -97,9 +92,9 @@ class MotionField:
         bone, _ = self.anatomy.bone_distance(xy)
         rigid_bone = 1.0 - np.exp(-np.maximum(bone - 3.0, 0.0) ** 2 / (2 * 4.0**2))  # 3 mm rigid rim
         margin = np.asarray(self.anatomy.symphysis_margin)
-        pubic = (1.0 - _smoothstep(xy[:, 0], margin[0] - 20.0, margin[0] - 4.0)) * (
-            1.0 - _smoothstep(xy[:, 1], margin[1] + 10.0, margin[1] + 30.0))  # ventral of the symphysis
-        skin = _smoothstep(self.anatomy.skin_depth(xy), 3.0, 10.0)  # skin and probe contact stay put
+        pubic = (1.0 - smoothstep(xy[:, 0], margin[0] - 20.0, margin[0] - 4.0)) * (
+            1.0 - smoothstep(xy[:, 1], margin[1] + 10.0, margin[1] + 30.0))  # ventral of the symphysis
+        skin = smoothstep(self.anatomy.skin_depth(xy), 3.0, 10.0)  # skin and probe contact stay put
         return near * rigid_bone * (1.0 - pubic) * skin
 
     def _base_stream(self, xy: np.ndarray) -> np.ndarray:
@@ -191,6 +186,8 @@ class TissueMotion:
             if measured <= 0 or abs(measured - target_mm) < 0.005 * target_mm:
                 break
             amplitude *= target_mm / measured
+        if abs(measured - target_mm) > 0.05 * target_mm:
+            raise ValueError(f"a peak of {target_mm:g} mm is out of reach for this subject (got {measured:.1f} mm)")
 
     def _integrate_ladder(self, amplitude: float) -> np.ndarray:
         """Grid displacements (levels + 1, rows, cols, 2) for amplitudes 0 .. ``amplitude``."""
