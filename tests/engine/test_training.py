@@ -134,3 +134,23 @@ def test_incompatible_checkpoint_is_a_clear_error(tmp_path):
     torch.save(state, tmp_path / "mismatch.pt")
     with pytest.raises(UserInputError, match="do not fit"):
         Animator(tmp_path / "mismatch.pt")
+
+
+def test_distributed_training_with_two_gloo_processes(tmp_path, tiny_dataset):
+    """torchrun with 2 CPU processes (gloo): both ranks train, rank 0 writes one checkpoint and log."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "usanimator_app", "train", "--data", str(tiny_dataset), "--preset", "ptg", "--size", "tiny",
+        "--out", str(tmp_path / "ddp"), "--steps", "2", "--batch", "2", "--checkpoint-every", "2",
+        "--device", "cpu", "--progress", "json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+    assert load_model(latest_checkpoint(tmp_path / "ddp"))[2]["step"] == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         )
     started = time.perf_counter()
     first_step = None
+    quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun only rank 0 reports
     for report in train_steps(args.data, args.out, config, device=args.device, resume=args.resume, steps=args.steps):
+        if quiet:
+            continue
         samples = _save_samples(args.out, report.step, report.samples) if report.samples else None
         if args.progress == "json":
             line = {"step": report.step, "total": report.total_steps, "losses": report.losses, "seconds": report.seconds}

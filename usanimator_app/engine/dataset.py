@@ -19,7 +19,7 @@ import torch
 from usanimator_app.core.annotations import SIDECAR_SUFFIX, SPLIT_FILE_NAME, load_annotations, load_split, sidecar_path
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import open_media
-from usanimator_app.core.preprocess import fit_geometry
+from usanimator_app.core.preprocess import FrameGeometry, fit_geometry
 from usanimator_app.engine.coords import pixels_to_normalized
 
 CLIP_SUFFIXES = {".mp4", ".avi", ".mov", ".mpeg", ".mpg", ".gif", ".dcm"}
@@ -31,6 +31,8 @@ class Clip:
     frames: torch.Tensor  # (F, S, S) uint8
     landmarks: torch.Tensor  # (F, L, 2) float32 in [-1, 1]
     annotated: torch.Tensor  # (F, L) bool
+    geometry: FrameGeometry  # original pixels <-> model pixels
+    pixel_spacing_mm: tuple[float, float] | None  # of the original frames (x, y), from the sidecar or file
 
 
 @dataclass
@@ -86,8 +88,10 @@ def load_clip(path: Path, image_size: int, landmark_names: tuple[str, ...]) -> C
     landmarks = np.zeros((count, len(landmark_names), 2), dtype=np.float32)
     annotated = np.zeros((count, len(landmark_names)), dtype=bool)
     sidecar = sidecar_path(path)
-    if landmark_names and sidecar.exists():
+    spacing = media.info.pixel_spacing_mm
+    if sidecar.exists():
         annotations = load_annotations(sidecar)
+        spacing = annotations.pixel_spacing_mm or spacing
         for index in annotations.annotated_frames():
             if index >= count:
                 continue
@@ -97,7 +101,9 @@ def load_clip(path: Path, image_size: int, landmark_names: tuple[str, ...]) -> C
                     model_xy = geometry.points_to_model(np.array([points[name]], dtype=np.float64))[0]
                     landmarks[index, slot] = pixels_to_normalized(model_xy, image_size)
                     annotated[index, slot] = True
-    return Clip(path.name, torch.from_numpy(np.stack(frames)), torch.from_numpy(landmarks), torch.from_numpy(annotated))
+    return Clip(
+        path.name, torch.from_numpy(np.stack(frames)), torch.from_numpy(landmarks), torch.from_numpy(annotated), geometry, spacing
+    )
 
 
 class PairDataset:

@@ -61,6 +61,9 @@ class VGGFeatureExtractor(nn.Module):
     """forward(x (B, 1, H, W) in [0, 1]) -> list of feature maps at ``taps`` (each (B, C_i, H/2^i, W/2^i)).
 
     The gray input is replicated to 3 channels and normalised as ``(x * input_scale - mean) / std``.
+    Features are divided by ``input_scale`` on the way out, so that a network fed 0-255 (the HED
+    VGG16) gives activations of the size a [0, 1]-input ImageNet VGG gives, and the paper's loss
+    weights keep their balance whichever backbone is used.
     """
 
     def __init__(self, cfg: tuple, taps: tuple[int, ...], mean: tuple[float, float, float],
@@ -80,7 +83,7 @@ class VGGFeatureExtractor(nn.Module):
         for index, layer in enumerate(self.features):
             x = layer(x)
             if index in self.taps:
-                outputs.append(x)
+                outputs.append(x / self.input_scale)
         return outputs
 
 

