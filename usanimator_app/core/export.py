@@ -139,6 +139,7 @@ def write_png_sequence(frames: Iterable[np.ndarray], folder: str | os.PathLike, 
             if not ok:
                 raise OSError(f"{folder}: PNG encoding failed for frame {count - 1}")
             (tmp / f"{prefix}{count - 1:0{_PNG_DIGITS}d}.png").write_bytes(data.tobytes())
+        os.chmod(tmp, 0o755)  # mkdtemp creates 0700; an exported folder is for sharing
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
             os.replace(folder, old / folder.name)
