@@ -1,0 +1,216 @@
+"""The left-hand control groups of the Animate tab: model & device, and motion options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from usanimator_app.engine.animator import Animator, MotionOptions
+from usanimator_app.engine.pipeline import MANIFEST_NAME
+from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.widgets import display_name
+
+DEVICES = (("auto", "Auto (CUDA when present)"), ("cuda", "CUDA"), ("cpu", "CPU"))
+MODEL_CARD_NAME = "MODEL_CARD.md"
+
+
+def describe_model(animator: Animator) -> str:
+    """Preset, size, keypoints, landmarks and training step of a loaded model, in one line."""
+    config = animator.config
+    landmarks = ", ".join(display_name(n) for n in animator.landmark_names) or "none"
+    return (
+        f"{config.train.preset} · {animator.image_size}×{animator.image_size} px · "
+        f"{config.model.num_kp} keypoints · landmarks: {landmarks} · step {animator.step}"
+    )
+
+
+def model_card_markdown(animator: Animator) -> str:
+    """The bundled MODEL_CARD.md next to the manifest, else what the checkpoint itself stores."""
+    folder = animator.checkpoint_path.parent
+    card = folder / MODEL_CARD_NAME
+    if card.is_file() and (folder / MANIFEST_NAME).is_file():
+        return card.read_text(encoding="utf-8")
+    metadata = json.dumps(animator.metadata, indent=2, sort_keys=True, default=str)
+    config = json.dumps(animator.config.to_dict(), indent=2, default=str)
+    return (
+        f"# {animator.checkpoint_path.name}\n\n"
+        "No model card ships with this checkpoint; this is what the file stores.\n\n"
+        f"- **File:** `{animator.checkpoint_path}`\n"
+        f"- **Training step:** {animator.step}\n"
+        f"- **Model:** {describe_model(animator)}\n\n"
+        f"## Metadata\n\n```json\n{metadata}\n```\n\n## Configuration\n\n```json\n{config}\n```\n"
+    )
+
+
+class ModelPanel(QGroupBox):
+    """Which checkpoint is loaded (or why none is), its buttons and the device choice."""
+
+    open_clicked = Signal()
+    bundled_clicked = Signal()
+    card_clicked = Signal()
+    device_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Model and device", parent)
+        self.name = QLabel("No model loaded")
+        self.name.setWordWrap(True)
+        self.details = QLabel("")
+        self.details.setWordWrap(True)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.open_button = QPushButton("Open model…")
+        self.bundled_button = QPushButton("Bundled model")
+        self.card_button = QPushButton("Model card…")
+        self.device = QComboBox()
+        for key, label in DEVICES:
+            self.device.addItem(label, key)
+        self.device_note = QLabel("")
+        self.device_note.setWordWrap(True)
+        self.device_note.setStyleSheet("color: #b35900;")
+        self.open_button.clicked.connect(self.open_clicked)
+        self.bundled_button.clicked.connect(self.bundled_clicked)
+        self.card_button.clicked.connect(self.card_clicked)
+        self.device.currentIndexChanged.connect(lambda _index: self.device_changed.emit(self.device_key()))
+        layout = QGridLayout(self)
+        layout.addWidget(self.name, 0, 0, 1, 3)
+        layout.addWidget(self.details, 1, 0, 1, 3)
+        layout.addWidget(self.message, 2, 0, 1, 3)
+        layout.addWidget(self.open_button, 3, 0)
+        layout.addWidget(self.bundled_button, 3, 1)
+        layout.addWidget(self.card_button, 3, 2)
+        layout.addWidget(QLabel("Device"), 4, 0)
+        layout.addWidget(self.device, 4, 1, 1, 2)
+        layout.addWidget(self.device_note, 5, 0, 1, 3)
+
+    def device_key(self) -> str:
+        return self.device.currentData()
+
+    def set_device_key(self, key: str) -> None:
+        index = self.device.findData(key)
+        self.device.setCurrentIndex(index if index >= 0 else 0)
+
+    def show_loading(self, path: Path) -> None:
+        self.name.setText(f"<b>{path.name}</b>")
+        self.name.setToolTip(str(path))
+        self.details.setText("")
+        self._set_message("Loading…", "#444")
+
+    def show_model(self, animator: Animator, bundled: bool) -> None:
+        path = animator.checkpoint_path
+        self.name.setText(f"<b>{path.name}</b>{' (bundled)' if bundled else ''}")
+        self.name.setToolTip(str(path))
+        self.details.setText(describe_model(animator))
+        self._set_message(f"Ready on {animator.device_choice.label}.", "#1a7f37")
+
+    def show_problem(self, text: str) -> None:
+        """No usable model: say why, in words."""
+        self.name.setText("<b>No model loaded</b>")
+        self.name.setToolTip("")
+        self.details.setText("")
+        self._set_message(text, "#b00020")
+
+    def _set_message(self, text: str, colour: str) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {colour};")
+
+
+class MotionControls(QGroupBox):
+    """MotionOptions (relative / absolute, adapt scale, reference, gain) and the frame limit."""
+
+    REFERENCES = (("first", "First frame"), ("best", "Best aligned frame"), ("index", "Frame number"))
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Motion", parent)
+        self.mode = QComboBox()
+        self.mode.addItem("Relative (motion from the reference frame)", True)
+        self.mode.addItem("Absolute (driving keypoints as they are)", False)
+        self.adapt_scale = QCheckBox("Adapt scale to the source")
+        self.reference = QComboBox()
+        for key, label in self.REFERENCES:
+            self.reference.addItem(label, key)
+        self.reference_index = QSpinBox()
+        self.reference_index.setRange(0, 100000)
+        self.gain = QDoubleSpinBox()
+        self.gain.setRange(0.0, 3.0)
+        self.gain.setSingleStep(0.1)
+        self.gain.setDecimals(2)
+        self.max_frames = QSpinBox()
+        self.max_frames.setRange(0, 100000)
+        self.max_frames.setSpecialValueText("All")
+        self.max_frames.setToolTip("Animate at most this many driving frames (All: the whole clip)")
+        reference_row = QHBoxLayout()
+        reference_row.addWidget(self.reference, 1)
+        reference_row.addWidget(self.reference_index)
+        form = QFormLayout(self)
+        form.addRow("Mode", self.mode)
+        form.addRow("", self.adapt_scale)
+        form.addRow("Reference", reference_row)
+        form.addRow("Motion gain", self.gain)
+        form.addRow("Max frames", self.max_frames)
+        self.mode.currentIndexChanged.connect(self._update_enabled)
+        self.reference.currentIndexChanged.connect(self._update_enabled)
+        self.set_options(MotionOptions(), None)
+
+    def options(self) -> MotionOptions:
+        reference = self.reference.currentData()
+        return MotionOptions(
+            relative=bool(self.mode.currentData()),
+            adapt_scale=self.adapt_scale.isChecked(),
+            reference=self.reference_index.value() if reference == "index" else reference,
+            gain=self.gain.value(),
+        )
+
+    def frame_limit(self) -> int | None:
+        return self.max_frames.value() or None
+
+    def set_options(self, options: MotionOptions, frame_limit: int | None) -> None:
+        self.mode.setCurrentIndex(0 if options.relative else 1)
+        self.adapt_scale.setChecked(options.adapt_scale)
+        is_index = not isinstance(options.reference, str)
+        self.reference.setCurrentIndex(self.reference.findData("index" if is_index else options.reference))
+        if is_index:
+            self.reference_index.setValue(int(options.reference))
+        self.gain.setValue(options.gain)
+        self.max_frames.setValue(frame_limit or 0)
+        self._update_enabled()
+
+    def load(self, settings: Settings) -> None:
+        reference = settings.text("motion/reference", "first")
+        self.set_options(
+            MotionOptions(
+                relative=settings.flag("motion/relative", True),
+                adapt_scale=settings.flag("motion/adapt_scale", True),
+                reference=int(reference) if reference.isdigit() else reference if reference in ("first", "best") else "first",
+                gain=settings.number("motion/gain", 1.0),
+            ),
+            settings.integer("motion/max_frames", 0),
+        )
+
+    def save(self, settings: Settings) -> None:
+        options = self.options()
+        settings.set("motion/relative", options.relative)
+        settings.set("motion/adapt_scale", options.adapt_scale)
+        settings.set("motion/reference", str(options.reference))
+        settings.set("motion/gain", options.gain)
+        settings.set("motion/max_frames", self.max_frames.value())
+
+    def _update_enabled(self) -> None:
+        relative = bool(self.mode.currentData())
+        for widget in (self.adapt_scale, self.reference, self.gain):
+            widget.setEnabled(relative)
+        self.reference_index.setEnabled(relative and self.reference.currentData() == "index")

@@ -1,0 +1,120 @@
+"""Background jobs: a generator run in a QThread, its items delivered to the GUI thread as signals.
+
+A job is ``job(should_stop) -> Iterable``; each item it yields becomes ``Job.produced``. The
+worker checks the stop flag between items, so :meth:`Job.cancel` takes effect within one item
+(one animated frame). Exceptions become ``failed(message)`` with the traceback in the log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from usanimator_app.core.errors import UserInputError
+
+JobFunction = Callable[[Callable[[], bool]], Iterable[object]]
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised by a job that noticed ``should_stop()`` and must not finish its output."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a dialog: the UserInputError message, or the kind of failure."""
+    if isinstance(exc, UserInputError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return "Out of memory. Try fewer frames (Max frames), the CPU device or a smaller model."
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"Unexpected error: {type(exc).__name__}: {first_line} (details in the log file)"
+
+
+class _Worker(QObject):
+    produced = Signal(object)
+    finished = Signal()
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, job: JobFunction, stop: threading.Event, name: str):
+        super().__init__()
+        self._job = job
+        self._stop = stop
+        self._name = name
+
+    @Slot()
+    def run(self) -> None:
+        items = None
+        try:
+            items = iter(self._job(self._stop.is_set))
+            for item in items:
+                self.produced.emit(item)
+                if self._stop.is_set():
+                    break
+            outcome = self.cancelled if self._stop.is_set() else self.finished
+            if hasattr(items, "close"):
+                items.close()
+            outcome.emit()
+        except Exception as exc:  # the worker boundary: every failure reaches the GUI as a message
+            if self._stop.is_set() or isinstance(exc, Cancelled):
+                log.info("%s cancelled (%s)", self._name, type(exc).__name__)
+                self.cancelled.emit()
+            else:
+                log.error("%s failed", self._name, exc_info=not isinstance(exc, UserInputError))
+                self.failed.emit(describe_error(exc))
+        finally:
+            self.done.emit()
+
+
+class Job(QObject):
+    """One background job in its own QThread. Signals arrive in the thread that created the Job."""
+
+    produced = Signal(object)
+    finished = Signal()
+    failed = Signal(str)
+    cancelled = Signal()
+    ended = Signal()  # after finished / failed / cancelled, once the thread has stopped
+
+    def __init__(self, job: JobFunction, name: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.name = name
+        self._stop = threading.Event()
+        self._thread = QThread(self)
+        self._thread.setObjectName(name)
+        self._worker = _Worker(job, self._stop, name)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.produced.connect(self.produced)
+        self._worker.finished.connect(self.finished)
+        self._worker.failed.connect(self.failed)
+        self._worker.cancelled.connect(self.cancelled)
+        # Direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which
+        # may itself be blocked in wait().
+        self._worker.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the job to stop; thread-safe, returns at once."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def wait(self, milliseconds: int = 30000) -> bool:
+        """Block until the thread has stopped (for shutdown); True when it did."""
+        return self._thread.wait(milliseconds)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.ended.emit()
