@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     ):
         raise UserInputError("no display found (DISPLAY is not set); use the subcommands (usanimator --help) "
                              "or set QT_QPA_PLATFORM=offscreen")
+    # The model runs in worker threads; OpenMP threads that spin while idle starve them (and the
+    # window) on a small CPU: a run measured 8x slower without this. Read when torch loads, below.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from usanimator_app.gui.app import run_gui
     from usanimator_app.gui.main_window import Launch
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -173,15 +173,22 @@ class AnimateTab(QWidget):
 
         column = QWidget()
         column_layout = QVBoxLayout(column)
-        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion, run_box):
+        column_layout.setContentsMargins(0, 0, 4, 0)
+        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion):
             column_layout.addWidget(widget)
         column_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(column)
         scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(380)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left = QWidget()
+        left.setFixedWidth(400)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(run_box)  # always in sight, however long the controls above
         layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
+        layout.addWidget(left)
         layout.addWidget(self.live, 1)
 
         self.open_source_action = QAction("Open source…", self, shortcut=QKeySequence("Ctrl+O"))
@@ -572,8 +579,9 @@ class AnimateTab(QWidget):
         has_results = bool(self.results) and not busy
         self.export_button.setEnabled(has_results)
         self.export_action.setEnabled(has_results)
-        for widget in (self.source_panel, self.driving_panel, self.motion):
-            widget.setEnabled(not working)
+        self.source_panel.set_locked(working)
+        self.driving_panel.set_locked(working)
+        self.motion.setEnabled(not working)
         for action in (self.open_source_action, self.open_driving_action, self.recent_menu.menuAction()):
             action.setEnabled(not working)
         for widget in (self.model_panel.open_button, self.model_panel.bundled_button, self.model_panel.device):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from logging.handlers import RotatingFileHandler
@@ -49,6 +50,15 @@ class ConsolePrompts(Prompts):
         return False
 
 
+def collect_garbage_in_gui_thread() -> GarbageCollector:
+    """Qt objects must be destroyed in the GUI thread, and a garbage collection that a worker thread
+    happens to trigger would destroy them there: collect on a GUI-thread timer instead (the timer
+    stops with the returned object). Freezing what is loaded by now (torch, Qt, the window) keeps
+    those collections short: a full one over torch's objects stalls the window for ~200 ms."""
+    gc.freeze()
+    return GarbageCollector(interval=1.0)
+
+
 def create_application(argv: list[str]) -> QApplication:
     app = QApplication.instance() or QApplication(argv)
     app.setOrganizationName(ORGANISATION)
@@ -62,11 +72,9 @@ def run_gui(argv: list[str], launch: Launch | None = None, settings: Settings | 
     path = configure_logging()
     log.info("USAnimator %s starting; log file %s", __version__, path)
     app = create_application(argv)
-    # Qt objects must be destroyed in the GUI thread, and a collection that a worker thread happens
-    # to trigger would destroy them there: collect on a GUI-thread timer instead.
-    collector = GarbageCollector(interval=1.0)
     quit_when_done = launch is not None and launch.quit_when_done
     window = MainWindow(settings or Settings(), ConsolePrompts() if quit_when_done else None, launch=launch)
+    collector = collect_garbage_in_gui_thread()
     if quit_when_done:
         window.launch_done.connect(app.exit)
 

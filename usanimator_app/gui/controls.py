@@ -73,9 +73,11 @@ class ModelPanel(QGroupBox):
         self.details.setWordWrap(True)
         self.message = QLabel("")
         self.message.setWordWrap(True)
-        self.open_button = QPushButton("Open model…")
-        self.bundled_button = QPushButton("Bundled model")
-        self.card_button = QPushButton("Model card…")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Load a checkpoint file (.pt)")
+        self.bundled_button = QPushButton("Bundled")
+        self.bundled_button.setToolTip("Use the model that ships with USAnimator")
+        self.card_button = QPushButton("Model card")
         self.device = QComboBox()
         for key, label in DEVICES:
             self.device.addItem(label, key)
@@ -96,6 +98,8 @@ class ModelPanel(QGroupBox):
         layout.addWidget(QLabel("Device"), 4, 0)
         layout.addWidget(self.device, 4, 1, 1, 2)
         layout.addWidget(self.device_note, 5, 0, 1, 3)
+        for button in (self.open_button, self.bundled_button, self.card_button):
+            button.setMinimumWidth(0)
 
     def device_key(self) -> str:
         return self.device.currentData()
@@ -137,18 +141,22 @@ class MotionControls(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Motion", parent)
         self.mode = QComboBox()
-        self.mode.addItem("Relative (motion from the reference frame)", True)
-        self.mode.addItem("Absolute (driving keypoints as they are)", False)
+        self.mode.addItem("Relative", True)
+        self.mode.addItem("Absolute", False)
+        self.mode.setToolTip("Relative: the source moves as the driving clip moves away from its reference frame.\n"
+                             "Absolute: the source takes the driving frame's keypoints as they are.")
         self.adapt_scale = QCheckBox("Adapt scale to the source")
         self.reference = QComboBox()
         for key, label in self.REFERENCES:
             self.reference.addItem(label, key)
+        self.reference.setToolTip("The driving frame whose pose counts as 'no motion'")
         self.reference_index = QSpinBox()
         self.reference_index.setRange(0, 100000)
         self.gain = QDoubleSpinBox()
         self.gain.setRange(0.0, 3.0)
         self.gain.setSingleStep(0.1)
         self.gain.setDecimals(2)
+        self.gain.setToolTip("Scales the driving motion: 1 as driven, 0 still, 2 twice as much")
         self.max_frames = QSpinBox()
         self.max_frames.setRange(0, 100000)
         self.max_frames.setSpecialValueText("All")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from usanimator_app.engine.animator import FrameResult
-from usanimator_app.gui.widgets import FrameView
+from usanimator_app.core.compose import KEYPOINT_COLOUR
+from usanimator_app.gui.widgets import GRID_COLOUR, FrameView, landmark_colour
 
 GRID_LINES = 12
 
@@ -37,13 +38,16 @@ class LiveView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.source_view = FrameView("Source")
+        self.source_view = FrameView("Source (green: where the output samples it)")
         self.driving_view = FrameView("Driving")
         self.output_view = FrameView("Output (synthetic)")
         self.occlusion_view = FrameView("Occlusion map (dark: filled in)")
-        self.keypoints_action = _toggle("Self-supervised keypoints", "Keypoints the model found by itself (yellow dots)", self)
-        self.landmarks_action = _toggle("Anatomical landmarks", "The supervised anatomical keypoints (labelled crosses)", self)
-        self.grid_action = _toggle("Deformation grid", "Where a regular grid over the output samples the source (green)", self)
+        self.keypoints_action = _toggle("Self-supervised keypoints", "Keypoints the model found by itself (dots)",
+                                        [KEYPOINT_COLOUR], self)
+        self.landmarks_action = _toggle("Anatomical landmarks", "The supervised anatomical keypoints (labelled crosses)",
+                                        [landmark_colour(0), landmark_colour(1)], self)
+        self.grid_action = _toggle("Deformation grid", "Where a regular grid over the output samples the source",
+                                   [GRID_COLOUR[:3]], self)
         for action in (self.keypoints_action, self.landmarks_action, self.grid_action):
             action.toggled.connect(self._apply_overlays)
         self.play_button = QPushButton("Play")
@@ -55,14 +59,20 @@ class LiveView(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._advance)
 
+        # Driving beside output (the comparison that matters), the source and occlusion map below them.
         views = QGridLayout()
-        for column, view in enumerate((self.source_view, self.driving_view, self.output_view, self.occlusion_view)):
-            views.addWidget(view, 0, column)
-            views.setColumnStretch(column, 1)
+        views.addWidget(self.driving_view, 0, 0)
+        views.addWidget(self.output_view, 0, 1)
+        views.addWidget(self.source_view, 1, 0)
+        views.addWidget(self.occlusion_view, 1, 1)
+        for index in (0, 1):
+            views.setColumnStretch(index, 1)
+            views.setRowStretch(index, 1)
         toggles = QHBoxLayout()
         toggles.addWidget(QLabel("Show:"))
         for action in (self.keypoints_action, self.landmarks_action, self.grid_action):
             button = QToolButton()
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             button.setDefaultAction(action)
             toggles.addWidget(button)
         toggles.addStretch(1)
@@ -83,7 +93,7 @@ class LiveView(QWidget):
     def preview(self, source: np.ndarray | None, driving: np.ndarray | None) -> None:
         """Before a run: the chosen source frame and the first driving frame as stored."""
         for view in (self.source_view, self.driving_view, self.output_view, self.occlusion_view):
-            view.clear()
+            view.reset()
         self.source_view.set_image(source)
         self.driving_view.set_image(driving)
 
@@ -144,9 +154,23 @@ class LiveView(QWidget):
             view.show_overlays(keypoints, landmarks, grid=view is self.source_view and self.grid_action.isChecked())
 
 
-def _toggle(text: str, tip: str, parent: QWidget) -> QAction:
-    action = QAction(text, parent)
+def _toggle(text: str, tip: str, colours: list[tuple[int, int, int]], parent: QWidget) -> QAction:
+    """A checked, checkable action whose icon shows the overlay's colours (a legend)."""
+    action = QAction(_swatch(colours), text, parent)
     action.setCheckable(True)
     action.setChecked(True)
     action.setToolTip(tip)
     return action
+
+
+def _swatch(colours: list[tuple[int, int, int]]) -> QIcon:
+    pixmap = QPixmap(14 * len(colours), 14)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    for index, colour in enumerate(colours):
+        painter.setBrush(QColor(*colour))
+        painter.setPen(QColor(0, 0, 0))
+        painter.drawEllipse(14 * index + 2, 2, 10, 10)
+    painter.end()
+    return QIcon(pixmap)

@@ -22,7 +22,7 @@ import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 from usanimator_app.core.compose import KEYPOINT_COLOUR, LANDMARK_COLOURS
 from usanimator_app.core.media import MediaInfo
 
-THUMBNAIL_SIZE = (240, 150)
+THUMBNAIL_SIZE = (260, 120)
 GRID_COLOUR = (80, 255, 120, 170)  # RGBA of the deformation grid
 
 
@@ -123,6 +123,12 @@ class MediaPanel(QGroupBox):
             pixmap.scaled(*THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         )
 
+    def set_locked(self, locked: bool) -> None:
+        """While a run or export uses the file: no opening, dropping or frame picking (preview stays sharp)."""
+        self.setAcceptDrops(not locked)
+        self.open_button.setEnabled(not locked)
+        self._picker.setEnabled(not locked)
+
     def frame_index(self) -> int:
         return self.frame_spin.value()
 
@@ -186,7 +192,8 @@ class FrameView(pg.GraphicsLayoutWidget):
             brush=[pg.mkBrush(c) for c in colours],
         )
         while len(self._labels) < len(names):
-            label = pg.TextItem(color=landmark_colour(len(self._labels)), fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+            index = len(self._labels)  # even labels to the right of their cross, odd ones to the left
+            label = pg.TextItem(color=landmark_colour(index), fill=pg.mkBrush(0, 0, 0, 150), anchor=(index % 2, 1))
             self.box.addItem(label)
             self._labels.append(label)
         self._labels_shown = 0 if landmarks is None else min(len(landmarks), len(names))
@@ -195,7 +202,7 @@ class FrameView(pg.GraphicsLayoutWidget):
             if index < self._labels_shown:
                 x, y = landmark_points[index]
                 label.setText(display_name(names[index]))
-                label.setPos(x + 1.5, y - 1.5)
+                label.setPos(x + (-1.5 if index % 2 else 1.5), y - 1.5)
 
     def set_grid(self, x: np.ndarray | None, y: np.ndarray | None) -> None:
         """Polylines separated by NaN, in model pixels; None clears."""
@@ -211,7 +218,8 @@ class FrameView(pg.GraphicsLayoutWidget):
             label.setVisible(landmarks and index < self._labels_shown)
         self.grid.setVisible(grid)
 
-    def clear(self) -> None:
+    def reset(self) -> None:
+        """Empty the view (not ``clear``: GraphicsLayoutWidget binds that name to removing its items)."""
         self.set_image(None)
         self.set_points(None, None)
         self.set_grid(None, None)
