@@ -18,6 +18,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from usanimator_app.gui.animate_tab import AnimateTab  # noqa: E402
 from usanimator_app.gui.main_window import Launch, MainWindow  # noqa: E402
 from usanimator_app.gui.prompts import Prompts  # noqa: E402
 from usanimator_app.gui.settings import Settings  # noqa: E402
@@ -119,10 +120,12 @@ def prompts() -> RecordingPrompts:
 
 @pytest.fixture
 def open_window(qtbot, settings_path, prompts):
-    """``open_window(launch=None)`` -> a shown MainWindow on isolated settings (closed at teardown)."""
+    """``open_window(launch=None, tab_factories=[AnimateTab])`` -> a shown MainWindow on isolated
+    settings (closed at teardown); only the Animate tab unless told otherwise, so that these tests
+    do not depend on the other tabs."""
 
-    def open_(launch: Launch | None = None, **kwargs) -> MainWindow:
-        window = MainWindow(Settings(settings_path), prompts, launch=launch, **kwargs)
+    def open_(launch: Launch | None = None, tab_factories=None) -> MainWindow:
+        window = MainWindow(Settings(settings_path), prompts, tab_factories=tab_factories or [AnimateTab], launch=launch)
         qtbot.addWidget(window)
         window.show()
         return window

@@ -335,8 +335,9 @@ class AnimateTab(QWidget):
             try:
                 path = default_model_path()
             except UserInputError as exc:
-                self._no_model(f"No model loaded: the bundled model is not installed ({exc}). "
-                               "Choose a checkpoint with File ▸ Open model….", dialog=self.animator is not None)
+                log.info("no bundled model: %s", exc)
+                self._no_model("The bundled model is not installed. Choose a checkpoint file (.pt) with "
+                               "Open… below or File ▸ Open model…", dialog=self.animator is not None)
                 return
         self.model_panel.show_loading(Path(path))
         self._context.set_model_status(f"Loading model {Path(path).name}…")
@@ -351,7 +352,6 @@ class AnimateTab(QWidget):
             self._show_model(self.animator)
         if dialog:
             self._prompts.error(message)
-        self._context.show_message(message)
         self.model_ready.emit(False)
         self._continue_launch("model", ok=False)
 
@@ -412,6 +412,7 @@ class AnimateTab(QWidget):
             self._prompts.error("No model is loaded, so there is no model card to show.")
             return
         dialog = QDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setWindowTitle(f"Model card: {self.animator.checkpoint_path.name}")
         browser = QTextBrowser(dialog)
         browser.setOpenExternalLinks(True)

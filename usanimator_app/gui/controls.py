@@ -51,7 +51,6 @@ def model_card_markdown(animator: Animator) -> str:
         f"# {animator.checkpoint_path.name}\n\n"
         "No model card ships with this checkpoint; this is what the file stores.\n\n"
         f"- **File:** `{animator.checkpoint_path}`\n"
-        f"- **Training step:** {animator.step}\n"
         f"- **Model:** {describe_model(animator)}\n\n"
         f"## Metadata\n\n```json\n{metadata}\n```\n\n## Configuration\n\n```json\n{config}\n```\n"
     )

@@ -53,7 +53,7 @@ class ExportOptions:
         """True when writing would replace something (a file, or a folder that is not empty)."""
         if self.kind == "mp4":
             return self.path.exists()
-        return self.path.is_dir() and any(self.path.iterdir()) or self.path.is_file()
+        return (self.path.is_dir() and any(self.path.iterdir())) or self.path.is_file()
 
 
 def default_export_path(folder: str | Path, kind: str) -> Path:
@@ -128,6 +128,7 @@ class ExportDialog(QDialog):
         self.caption = QCheckBox('Burn in the "SYNTHETIC" caption')
         self.caption.setChecked(True)
         self.path = QLineEdit()
+        self.path.setMinimumWidth(420)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         target = QHBoxLayout()

@@ -159,7 +159,8 @@ class FrameView(pg.GraphicsLayoutWidget):
         self.grid = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(GRID_COLOUR, width=1))
         self.keypoints = pg.ScatterPlotItem(size=8, pen=pg.mkPen("k", width=1), brush=pg.mkBrush(*KEYPOINT_COLOUR))
         self.landmarks = pg.ScatterPlotItem(size=16, symbol="+", pen=None)
-        for item in (self.image, self.grid, self.keypoints, self.landmarks):
+        for z, item in enumerate((self.image, self.grid, self.keypoints, self.landmarks)):
+            item.setZValue(2 * z)  # labels (z 3) go under the points, never hide a cross
             self.box.addItem(item)
         self._labels: list[pg.TextItem] = []
         self._labels_shown = 0
@@ -192,17 +193,21 @@ class FrameView(pg.GraphicsLayoutWidget):
             brush=[pg.mkBrush(c) for c in colours],
         )
         while len(self._labels) < len(names):
-            index = len(self._labels)  # even labels to the right of their cross, odd ones to the left
-            label = pg.TextItem(color=landmark_colour(index), fill=pg.mkBrush(0, 0, 0, 150), anchor=(index % 2, 1))
+            index = len(self._labels)  # even labels above right of their cross, odd ones below left
+            odd = index % 2
+            label = pg.TextItem(color=landmark_colour(index), fill=pg.mkBrush(0, 0, 0, 150), anchor=(odd, 1 - odd))
+            label.setZValue(3)
             self.box.addItem(label)
             self._labels.append(label)
         self._labels_shown = 0 if landmarks is None else min(len(landmarks), len(names))
+        pixel_x, pixel_y = self.box.viewPixelSize()  # labels sit 10 screen pixels off their cross
         for index, label in enumerate(self._labels):
             label.setVisible(index < self._labels_shown and self.landmarks.isVisible())
             if index < self._labels_shown:
                 x, y = landmark_points[index]
                 label.setText(display_name(names[index]))
-                label.setPos(x + (-1.5 if index % 2 else 1.5), y - 1.5)
+                side = -1 if index % 2 else 1
+                label.setPos(x + side * 10 * pixel_x, y - side * 6 * pixel_y)
 
     def set_grid(self, x: np.ndarray | None, y: np.ndarray | None) -> None:
         """Polylines separated by NaN, in model pixels; None clears."""
