@@ -127,9 +127,6 @@ class LiveView(QWidget):
     def set_playback_fps(self, fps: float) -> None:
         self._timer.setInterval(max(1, round(1000.0 / fps)))
 
-    def current_index(self) -> int:
-        return self.slider.value()
-
     def _update_label(self, count: int) -> None:
         self.frame_label.setText(f"Frame {self.slider.value() + 1} / {count}" if count else "No frames yet")
 

@@ -153,7 +153,7 @@ class FrameView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground("k")
         self.setMinimumSize(180, 180)
-        self._title = self.addLabel(title, row=0, col=0, color="#ddd", size="10pt")
+        self.addLabel(title, row=0, col=0, color="#ddd", size="10pt")
         self.box = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.grid = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(GRID_COLOUR, width=1))
@@ -165,9 +165,6 @@ class FrameView(pg.GraphicsLayoutWidget):
         self._labels: list[pg.TextItem] = []
         self._labels_shown = 0
         self._shape: tuple[int, ...] | None = None
-
-    def set_title(self, title: str) -> None:
-        self._title.setText(title, color="#ddd", size="10pt")
 
     def set_image(self, image: np.ndarray | None, levels=(0, 255), colormap: str | None = None) -> None:
         """Show ``image`` (uint8 gray / RGB or float with ``levels``); None clears the view."""

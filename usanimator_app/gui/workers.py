@@ -104,13 +104,6 @@ class Job(QObject):
         """Ask the job to stop; thread-safe, returns at once."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def is_running(self) -> bool:
-        return self._thread.isRunning()
-
     def wait(self, milliseconds: int = 30000) -> bool:
         """Block until the thread has stopped (for shutdown); True when it did."""
         return self._thread.wait(milliseconds)
