@@ -61,7 +61,7 @@ class Settings:
         return folder if folder and Path(folder).is_dir() else str(Path.home())
 
     def set_folder(self, role: str, path: str | Path) -> None:
-        path = Path(path)
+        path = Path(path).resolve()
         self.set(f"folders/{role}", str(path if path.is_dir() else path.parent))
 
     def recent_files(self) -> list[tuple[str, str]]:
