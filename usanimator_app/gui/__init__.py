@@ -4,10 +4,6 @@
 whose tabs come from a list of factories (``main_window.default_tab_factories``). Long work
 (loading a model, animating, exporting) runs in ``workers.Job`` threads; only this package imports Qt.
 
-Importing the package applies ``compat.protect_singleton_refcounts`` (a no-op except on the
-PySide6 release whose reference-count defect would otherwise abort the interpreter).
+PySide6 6.12.0 is excluded in pyproject.toml: on Python 3.11 it loses references to ``None`` and
+``True`` (one per ``Signal.emit()`` / Python ``paintEvent``) until the interpreter aborts.
 """
-
-from usanimator_app.gui.compat import protect_singleton_refcounts
-
-protect_singleton_refcounts()
