@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,7 +48,38 @@ def _save_samples(run_dir: Path, step: int, samples: dict) -> dict[str, str]:
     return paths
 
 
+class _StopSignals:
+    """While active, SIGTERM and SIGINT set ``requested``: the trainer then saves a checkpoint and
+    stops after the current step. A second signal interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        # os.write, not print: the interrupted code may be inside a write to stderr
+        os.write(2, b"\nusanimator train: stopping after this step (a checkpoint is saved); signal again to quit at once\n")
+
+
 def run(args: argparse.Namespace) -> int:
+    with _StopSignals() as signals:
+        return _train(args, lambda: signals.requested)
+
+
+def _train(args: argparse.Namespace, should_stop) -> int:
     from usanimator_app.engine.config import make_config
     from usanimator_app.engine.trainer import train_steps
 
@@ -71,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     first_step = None
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun only rank 0 reports
-    for report in train_steps(args.data, args.out, config, device=args.device, resume=args.resume, steps=args.steps):
+    reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, steps=args.steps,
+                          should_stop=should_stop)
+    for report in reports:
         if quiet:
             continue
         samples = _save_samples(args.out, report.step, report.samples) if report.samples else None

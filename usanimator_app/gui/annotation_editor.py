@@ -138,13 +138,8 @@ class AnnotationView(pg.GraphicsView):
         self._chosen = ""
         self._size: tuple[int, int] | None = None
 
-    def set_frame(self, frame: np.ndarray | None) -> None:
-        """Show a (H, W) uint8 frame (None: empty); the view fits it when its size changes."""
-        if frame is None:
-            self.image.clear()
-            self._size = None
-            self.set_points([], {}, "")
-            return
+    def set_frame(self, frame: np.ndarray) -> None:
+        """Show a (H, W) uint8 frame; the view fits it when its size changes."""
         self.image.setImage(frame, levels=(0, 255), autoLevels=False)
         size = (frame.shape[1], frame.shape[0])
         if size != self._size:
@@ -231,9 +226,10 @@ class AnnotationView(pg.GraphicsView):
                 continue
             label = self._labels.get(name)
             if label is None:
-                label = pg.TextItem(fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+                label = pg.TextItem(fill=pg.mkBrush(0, 0, 0, 150))
                 self.box.addItem(label)
                 self._labels[name] = label
+            label.setAnchor((1, 0) if index % 2 == 0 else (0, 1))  # diagonally apart: lower left / upper right
             suffix = "" if point.origin in ("manual", "ground_truth") else f" ({point.origin})"
             label.setText(display_name(name) + suffix, color=landmark_colour(index))
             label.setPos(point.x, point.y)

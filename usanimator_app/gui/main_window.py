@@ -48,6 +48,7 @@ class TabContext:
     set_device_status: Callable[[str, str], None]  # (device label, note) shown permanently
     set_model_status: Callable[[str], None]  # which model is in use, shown permanently
     launch: Launch | None = None
+    tab: Callable[[str], QWidget | None] = lambda title: None  # another tab by its title (None: absent)
 
 
 TabFactory = Callable[[TabContext], QWidget]
@@ -56,8 +57,10 @@ TabFactory = Callable[[TabContext], QWidget]
 def default_tab_factories() -> list[TabFactory]:
     """The window's tabs, in order."""
     from usanimator_app.gui.animate_tab import AnimateTab
+    from usanimator_app.gui.annotate_tab import AnnotateTab
+    from usanimator_app.gui.train_tab import TrainTab
 
-    return [AnimateTab]
+    return [AnimateTab, AnnotateTab, TrainTab]
 
 
 class MainWindow(QMainWindow):
@@ -84,7 +87,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         context = TabContext(
-            settings, self.prompts, self.show_message, self.set_device_status, self.set_model_status, launch
+            settings, self.prompts, self.show_message, self.set_device_status, self.set_model_status, launch, self.tab
         )
         for factory in default_tab_factories() if tab_factories is None else tab_factories:
             tab = factory(context)
