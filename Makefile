@@ -28,3 +28,9 @@ test: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# make bundle - build the Linux desktop bundle (PyInstaller, one folder) into packaging/dist/ with its own
+# build venv (not .venv), then run its smoke check; see packaging/README.md. BUNDLE_ARGS="--models DIR" etc.
+.PHONY: bundle
+bundle:
+	PYTHON="$(PYTHON)" bash packaging/build.sh $(BUNDLE_ARGS)
