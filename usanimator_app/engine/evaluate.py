@@ -140,6 +140,7 @@ def evaluate(
     results = [MethodResult(name) for name in methods]
     samples: dict[str, dict[str, np.ndarray]] = {task: {} for task in tasks}
     floor = None
+    real_points: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the detector's reading of the real frames
     for result, (name, animator) in zip(results, methods.items()):
         if "reconstruction" in tasks:
             progress(f"{name}: reconstruction")
@@ -155,7 +156,9 @@ def evaluate(
                 ssim.append(M.ssim_per_frame(out / 255.0, frames / 255.0))
                 if detector is not None:
                     kp_out, lm_out = _detect(detector, outputs)
-                    kp_real, lm_real = _detect(detector, list(frames))
+                    if clip.name not in real_points:
+                        real_points[clip.name] = _detect(detector, list(frames))
+                    kp_real, lm_real = real_points[clip.name]
                     akd.append(M.average_keypoint_distance(kp_out, kp_real))
                     mask = clip.annotated.numpy()
                     if mask.any():
