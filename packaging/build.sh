@@ -53,12 +53,12 @@ say() { printf '\n==> %s\n' "$*"; }
 START=$(date +%s)
 
 # --- the model that goes in: fail early and clearly ------------------------------------------------
-MODELS_DIR="$(cd "$MODELS_DIR" 2>/dev/null && pwd)" || { echo "build.sh: no models folder '$MODELS_DIR'" >&2; exit 2; }
 if [ ! -f "$MODELS_DIR/manifest.json" ]; then
     echo "build.sh: $MODELS_DIR/manifest.json is missing: the bundle needs the trained model" \
          "(models/manifest.json + the file it names as \"default\"); pass another folder with --models DIR" >&2
     exit 2
 fi
+MODELS_DIR="$(cd "$MODELS_DIR" && pwd)"
 DEFAULT_MODEL="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["default"])' "$MODELS_DIR/manifest.json")"
 if [ ! -f "$MODELS_DIR/$DEFAULT_MODEL" ]; then
     echo "build.sh: the manifest's default model $MODELS_DIR/$DEFAULT_MODEL is missing" >&2
