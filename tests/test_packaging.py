@@ -6,6 +6,7 @@ Build the bundle with ``make bundle`` (or ``packaging/build.sh``); the slow test
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import os
 import subprocess
 import sys
@@ -66,10 +67,18 @@ def test_bundle_requirements_leave_out_what_inference_does_not_need():
 
 
 def test_smoke_entry_rejects_other_arguments(capsys):
-    sys.path.insert(0, str(PACKAGING))
-    try:
-        import entry
-    finally:
-        sys.path.remove(str(PACKAGING))
+    spec = importlib.util.spec_from_file_location("usanimator_packaging_entry", PACKAGING / "entry.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
     assert entry.main(["--smoke", "--source", "x.png"]) == 2
     assert "only --keep" in capsys.readouterr().err
+
+
+def test_executable_stands_in_for_python_dash_m():
+    """The GUI starts training as ``[sys.executable, "-m", "usanimator_app", "train", ...]``."""
+    spec = importlib.util.spec_from_file_location("usanimator_packaging_entry", PACKAGING / "entry.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    assert entry.python_compat(["-m", "usanimator_app", "train", "--data", "d"]) == ["train", "--data", "d"]
+    assert entry.python_compat(["-u", "-m", "usanimator_app"]) == []
+    assert entry.python_compat(["gui", "--run"]) == ["gui", "--run"]
