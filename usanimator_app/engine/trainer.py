@@ -33,6 +33,7 @@ from usanimator_app.engine.dataset import Batch, PairDataset
 from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
 from usanimator_app.engine.perceptual import load_perceptual_backbone
+from usanimator_app.engine.pretrained import PretrainedUnavailable
 from usanimator_app.engine.tps import RandomTPS
 
 CHECKPOINT_DIR = "checkpoints"
@@ -209,7 +210,10 @@ def train_steps(
         torch.set_rng_state(payload["rng"]["torch"])
     yield StepReport(start_step, train.steps, message=f"device: {choice.note}")
 
-    backbone, backbone_name = load_perceptual_backbone(train.vgg19_weights)
+    try:
+        backbone, backbone_name = load_perceptual_backbone(train.vgg19_weights)
+    except PretrainedUnavailable as exc:
+        raise UserInputError(f"no perceptual backbone for the VGG loss (Eq. 6): {exc}") from None
     train.perceptual_backbone = backbone_name
     yield StepReport(start_step, train.steps, message=f"perceptual backbone: {backbone_name}")
     dataset = PairDataset(data_dir, config.model.image_size, config.model.landmark_names, split="train")
