@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import torch
@@ -55,7 +57,7 @@ def main() -> None:
         "perceptual_backbone": config.train.perceptual_backbone,
         "data_command": args.data_command,
         "train_command": args.train_command,
-        "ship_command": f"python scripts/ship_model.py --run {args.run} --name {args.name} ...",
+        "ship_command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "config": config.to_dict(),
     }
     if args.default or "default" not in manifest:
