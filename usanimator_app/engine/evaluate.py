@@ -1,7 +1,7 @@
 """The paper's evaluation protocol (§3, Table 1) on a dataset's test split.
 
 - reconstruction: each test clip drives; its middle frame is the source; outputs are compared
-  with the clip itself (L1, PSNR, SSIM, FID, FVD, LPIPS when available, AKD, landmark error).
+  with the clip itself, the source frame excluded (it would score PSNR = inf for the identity) (L1, PSNR, SSIM, FID, FVD, LPIPS when available, AKD, landmark error).
 - prediction: the source is the middle frame of *another* test clip; there is no ground truth,
   so only distribution metrics (FID, FVD against the real test clips).
 
@@ -147,20 +147,22 @@ def evaluate(
             videos, l1, psnr, ssim, akd, lm_px, lm_mm, floor_px = [], [], [], [], [], [], [], []
             for clip in clips:
                 frames = clip.frames.numpy()
-                source = frames[len(frames) // 2]
+                source_index = len(frames) // 2
+                source = frames[source_index]
                 outputs = identity_outputs(source, len(frames)) if animator is None else model_outputs(animator, source, frames, relative=False)
                 out = np.stack(outputs)
                 videos.append(out)
-                l1.append(M.l1_per_frame(out / 255.0, frames / 255.0))
-                psnr.append(M.psnr_per_frame(out / 255.0, frames / 255.0))
-                ssim.append(M.ssim_per_frame(out / 255.0, frames / 255.0))
+                keep = np.arange(len(frames)) != source_index  # the source frame itself is not scored
+                l1.append(M.l1_per_frame(out[keep] / 255.0, frames[keep] / 255.0))
+                psnr.append(M.psnr_per_frame(out[keep] / 255.0, frames[keep] / 255.0))
+                ssim.append(M.ssim_per_frame(out[keep] / 255.0, frames[keep] / 255.0))
                 if detector is not None:
                     kp_out, lm_out = _detect(detector, outputs)
                     if clip.name not in real_points:
                         real_points[clip.name] = _detect(detector, list(frames))
                     kp_real, lm_real = real_points[clip.name]
-                    akd.append(M.average_keypoint_distance(kp_out, kp_real))
-                    mask = clip.annotated.numpy()
+                    akd.append(M.average_keypoint_distance(kp_out[keep], kp_real[keep]))
+                    mask = clip.annotated.numpy() & keep[:, None]
                     if mask.any():
                         truth = normalized_to_pixels(clip.landmarks.numpy(), size)
                         scale = clip.geometry.scale  # model px per original px
