@@ -38,10 +38,6 @@ class FanGeometry:
     def half_angle(self) -> float:
         return math.radians(self.sector_deg) / 2.0
 
-    @property
-    def apex_mm(self) -> np.ndarray:
-        return np.array([0.0, -self.radius_mm])
-
     def _extent_mm(self) -> tuple[float, float, float]:
         """(half width, top y, bottom y) of the fan in probe-frame mm."""
         outer = self.radius_mm + self.depth_mm

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from usanimator_app.core.atomic import write_bytes_atomic, write_text_atomic
 from usanimator_app.core.errors import UserInputError
@@ -42,6 +41,18 @@ class MethodResult:
     name: str
     reconstruction: dict[str, float | str] = field(default_factory=dict)
     prediction: dict[str, float | str] = field(default_factory=dict)
+
+
+def middle_frame(frames: np.ndarray) -> np.ndarray:
+    """The source frame of both protocols: the clip's middle frame, (F, S, S) -> (S, S)."""
+    return frames[len(frames) // 2]
+
+
+def _keep_sample(samples: dict[str, np.ndarray], name: str, output: np.ndarray, driving: np.ndarray, source: np.ndarray) -> None:
+    """Remember one output frame per method (and the driving and source frames once) for the figure."""
+    samples[name] = output
+    samples.setdefault("driving", driving)
+    samples.setdefault("source", source)
 
 
 def identity_outputs(source: np.ndarray, count: int) -> list[np.ndarray]:
@@ -136,7 +147,7 @@ def evaluate(
     real = {"fid": nets.fid_features(real_frames), "fvd": nets.fvd_features([c.frames.numpy() for c in clips])}
     lpips_ok, lpips_reason = lpips_available()
 
-    methods: dict[str, Callable] = {"identity": None, **animators}
+    methods: dict[str, Animator | None] = {"identity": None, **animators}  # None: the identity baseline
     results = [MethodResult(name) for name in methods]
     samples: dict[str, dict[str, np.ndarray]] = {task: {} for task in tasks}
     floor = None
@@ -148,7 +159,7 @@ def evaluate(
             for clip in clips:
                 frames = clip.frames.numpy()
                 source_index = len(frames) // 2
-                source = frames[source_index]
+                source = middle_frame(frames)
                 outputs = identity_outputs(source, len(frames)) if animator is None else model_outputs(animator, source, frames, relative=False)
                 out = np.stack(outputs)
                 videos.append(out)
@@ -170,7 +181,7 @@ def evaluate(
                         lm_px.append(err)
                         floor_px.append(M.landmark_error_px(lm_real[mask], truth[mask]) / scale)
                         if clip.pixel_spacing_mm:
-                            lm_mm.append(err * float(np.mean(clip.pixel_spacing_mm)))
+                            lm_mm.append(M.landmark_error_mm(lm_out[mask] / scale, truth[mask] / scale, clip.pixel_spacing_mm))
             recon = {
                 "L1": float(np.mean(np.concatenate(l1))),
                 "PSNR": float(np.mean(np.concatenate(psnr))),
@@ -186,24 +197,21 @@ def evaluate(
                 if lm_mm:
                     recon["landmark_err_mm"] = float(np.mean(np.concatenate(lm_mm)))
             result.reconstruction = recon
-            index = len(clips[0].frames) * 3 // 4
-            samples["reconstruction"][name] = videos[0][index]
-            samples["reconstruction"].setdefault("driving", clips[0].frames.numpy()[index])
-            samples["reconstruction"].setdefault("source", clips[0].frames.numpy()[len(clips[0].frames) // 2])
+            first = clips[0].frames.numpy()
+            index = len(first) * 3 // 4
+            _keep_sample(samples["reconstruction"], name, videos[0][index], first[index], middle_frame(first))
         if "prediction" in tasks:
             progress(f"{name}: prediction")
             videos = []
             for i, clip in enumerate(clips):
-                other = clips[(i + 1) % len(clips)].frames.numpy()
-                source = other[len(other) // 2]
+                source = middle_frame(clips[(i + 1) % len(clips)].frames.numpy())
                 frames = clip.frames.numpy()
                 outputs = identity_outputs(source, len(frames)) if animator is None else model_outputs(animator, source, frames, relative=True)
                 videos.append(np.stack(outputs))
             result.prediction = _distribution_metrics(nets, videos, real, fid_frame_stride)
-            index = len(clips[0].frames) * 3 // 4
-            samples["prediction"][name] = videos[0][index]
-            samples["prediction"].setdefault("driving", clips[0].frames.numpy()[index])
-            samples["prediction"].setdefault("source", clips[1 % len(clips)].frames.numpy()[len(clips[1 % len(clips)].frames) // 2])
+            first = clips[0].frames.numpy()
+            index = len(first) * 3 // 4
+            _keep_sample(samples["prediction"], name, videos[0][index], first[index], middle_frame(clips[1 % len(clips)].frames.numpy()))
     info = {"clips": len(clips), "size": size, "samples": samples, "detector_floor_px": floor,
             "detector": str(detector.checkpoint_path) if detector else None}
     return results, info

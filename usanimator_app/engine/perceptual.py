@@ -27,7 +27,6 @@ from usanimator_app.engine.pretrained import (PretrainedUnavailable, cache_dir, 
                                              package_version, save_safetensors_atomic)
 
 VGG19_ENV = "USANIMATOR_VGG19_WEIGHTS"
-LPIPS_ENV = "USANIMATOR_LPIPS_WEIGHTS"
 
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")

@@ -75,7 +75,6 @@ class MediaPanel(QGroupBox):
     def __init__(self, title: str, hint: str, pick_frame: bool = False, parent: QWidget | None = None):
         super().__init__(title, parent)
         self.setAcceptDrops(True)
-        self._hint = hint
         self.thumbnail = QLabel(hint)
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setMinimumSize(*THUMBNAIL_SIZE)
