@@ -82,7 +82,14 @@ def test_keypoint_loss_is_zero_on_the_target_heatmap():
 
     targets = torch.tensor([[[0.2, -0.3], [0.5, 0.5]]])
     maps = keypoints_to_gaussians(targets, 32, 32, variance=0.1**2)
-    assert L.keypoint_heatmap_loss(maps, targets, torch.ones(1, 2, dtype=torch.bool), sigma=0.1) < 1e-12
+    maps = maps / maps.sum(dim=(2, 3), keepdim=True)
+    annotated = torch.ones(1, 2, dtype=torch.bool)
+    assert L.keypoint_heatmap_loss(maps, targets, annotated, sigma=0.1) < 1e-5
+    # A map one pixel off costs clearly more; Eq. 4 is the L2 norm of the difference per map.
+    shifted = torch.roll(maps, shifts=1, dims=3)
+    expected = ((shifted - maps) ** 2).sum(dim=(2, 3)).sqrt().mean()
+    assert torch.isclose(L.keypoint_heatmap_loss(shifted, targets, annotated, sigma=0.1), expected, rtol=1e-4)
+    assert expected > 0.01
 
 
 def test_reconstruction_losses_and_gan_losses():

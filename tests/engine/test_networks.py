@@ -19,6 +19,8 @@ def test_output_shapes_and_ranges(preset):
         assert k.landmarks.shape == (2, lm, 2) and (lm == 0 or k.landmarks.abs().max() <= 1.0)
         assert k.jacobians.shape == (2, kp + lm, 2, 2)
         assert k.landmark_heatmaps.shape[:2] == (2, lm)
+        if lm:
+            assert torch.allclose(k.landmark_heatmaps.sum(dim=(2, 3)), torch.ones(2, lm), atol=1e-5)
     motion = result.motion
     h, w = motion.deformation.shape[1:3]
     assert motion.deformation.shape == (2, h, w, 2)
@@ -55,7 +57,7 @@ def test_gradients_reach_every_parameter(preset):
     model = AnimationModel(config.model)
     size = config.model.image_size
     result = model(torch.rand(2, 1, size, size), torch.rand(2, 1, size, size))
-    loss = result.generated.prediction.mean() + result.source_kp.landmark_heatmaps.mean() + result.driving_kp.jacobians.mean()
+    loss = result.generated.prediction.mean() + (result.source_kp.landmark_heatmaps**2).mean() + result.driving_kp.jacobians.mean()
     if model.discriminator is not None:
         loss = loss + model.discriminator(result.generated.prediction).logits.mean()
     if result.generated.texture is not None:

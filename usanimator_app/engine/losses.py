@@ -40,17 +40,21 @@ def equivariance_jacobian_loss(
 def keypoint_heatmap_loss(
     heatmaps: torch.Tensor, targets: torch.Tensor, annotated: torch.Tensor, sigma: float
 ) -> torch.Tensor:
-    """Eq. 4: squared L2 between predicted landmark heatmaps and Gaussian heatmaps of the annotations.
+    """Eq. 4: || T(s_k) - Heatmap(s_k) ||_2 between predicted and Gaussian landmark heatmaps.
 
-    heatmaps (B, L, h, w); targets (B, L, 2) in [-1, 1]; annotated (B, L) bool. The mean squared
-    error per (sample, landmark) is averaged over annotated pairs only; with none annotated the
-    loss is an exact zero that still carries a (zero) gradient.
+    heatmaps (B, L, h, w) are the detector's probability maps (each sums to 1, the maps its
+    landmarks are read from); targets (B, L, 2) in [-1, 1]; annotated (B, L) bool. The targets are
+    Gaussians of width ``sigma`` normalised to sum 1 like the predictions. The L2 norm per (sample,
+    landmark) is averaged over annotated pairs only; with none annotated the loss is an exact zero
+    that still carries a (zero) gradient.
     """
     if heatmaps.shape[1] == 0:
         return heatmaps.sum() * 0.0
     height, width = heatmaps.shape[2:]
     target_maps = keypoints_to_gaussians(targets.to(heatmaps.dtype), height, width, variance=sigma**2)
-    per_map = ((heatmaps - target_maps) ** 2).mean(dim=(2, 3))  # (B, L)
+    target_maps = target_maps / target_maps.sum(dim=(2, 3), keepdim=True)
+    squared = ((heatmaps - target_maps) ** 2).sum(dim=(2, 3))  # (B, L)
+    per_map = torch.sqrt(squared + 1e-12)  # the epsilon keeps the gradient finite at an exact match
     weights = annotated.to(per_map.dtype)
     return (per_map * weights).sum() / weights.sum().clamp(min=1.0)
 

@@ -3,9 +3,9 @@
 One hourglass on a downscaled frame feeds three heads:
 
 - ``num_kp`` self-supervised keypoints: softmax(heatmap / temperature), soft-argmax -> (x, y);
-- ``num_landmarks`` anatomical keypoints (e.g. symphysis lower edge, bladder neck): a heatmap
-  regressed against Gaussian targets (L_key, Eq. 4), read as coordinates by the same temperature
-  softmax;
+- ``num_landmarks`` anatomical keypoints (e.g. symphysis lower edge, bladder neck): the same
+  temperature softmax gives a heatmap (a probability map) that L_key (Eq. 4) pulls towards a
+  Gaussian at the annotation, and its soft-argmax is the landmark;
 - a 2x2 Jacobian per keypoint (self-supervised and anatomical), each a heatmap-weighted average of
   a per-pixel Jacobian map (FOMM's first-order motion).
 """
@@ -27,7 +27,7 @@ class KeypointOutput(NamedTuple):
     keypoints: torch.Tensor  # (B, K, 2) self-supervised
     jacobians: torch.Tensor  # (B, K + L, 2, 2) for keypoints then landmarks
     landmarks: torch.Tensor  # (B, L, 2) anatomical (L may be 0)
-    landmark_heatmaps: torch.Tensor  # (B, L, h, w) regressed heatmaps (targets: Gaussians, peak 1)
+    landmark_heatmaps: torch.Tensor  # (B, L, h, w) probability maps, each summing to 1 (L_key's input)
 
     def motion_points(self) -> torch.Tensor:
         """All points that drive the motion: (B, K + L, 2)."""
@@ -76,10 +76,9 @@ class KeypointDetector(nn.Module):
         keypoints, _ = heatmap_to_keypoints(kp_probs)
         batch, _, height, width = features.shape
         if self.landmark_head is not None:
-            landmark_heatmaps = self.landmark_head(features).float()
-            landmark_probs = self._softmax(landmark_heatmaps)
-            landmarks, _ = heatmap_to_keypoints(landmark_probs)
-            all_probs = torch.cat([kp_probs, landmark_probs], dim=1)
+            landmark_heatmaps = self._softmax(self.landmark_head(features))
+            landmarks, _ = heatmap_to_keypoints(landmark_heatmaps)
+            all_probs = torch.cat([kp_probs, landmark_heatmaps], dim=1)
         else:
             landmark_heatmaps = features.new_zeros(batch, 0, height, width, dtype=torch.float32)
             landmarks = keypoints.new_zeros(batch, 0, 2)
