@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from usanimator_app.engine.metrics import fid_from_features, resize_bilinear_tf_legacy
+from usanimator_app.engine.metrics import network_features, resize_bilinear_tf_legacy
 from usanimator_app.engine.pretrained import PretrainedUnavailable, package_file, read_torchscript_tensors
 
 NAME = "FID Inception-v3"
@@ -193,7 +193,6 @@ def preprocess_frames(frames_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     return ((x - 128.0) / 128.0).clamp(-1.0, 255.0 / 128.0 - 1.0).expand(-1, 3, -1, -1)
 
 
-@torch.no_grad()
 def inception_features(frames_uint8: np.ndarray | torch.Tensor, model: FIDInceptionV3 | None = None,
                        batch_size: int = 16, device: str | torch.device = "cpu") -> np.ndarray:
     """2048-d FID features of uint8 gray frames (N, H, W) -> float64 (N, 2048).
@@ -202,18 +201,4 @@ def inception_features(frames_uint8: np.ndarray | torch.Tensor, model: FIDIncept
     Raises :class:`PretrainedUnavailable` when the weights are missing.
     """
     model = model if model is not None else load_fid_inception()
-    model = model.to(device)
-    frames = frames_uint8 if isinstance(frames_uint8, torch.Tensor) else torch.as_tensor(np.asarray(frames_uint8))
-    outputs = []
-    for start in range(0, frames.shape[0], batch_size):
-        batch = preprocess_frames(frames[start:start + batch_size]).to(device)
-        outputs.append(model(batch).double().cpu())
-    if not outputs:
-        return np.zeros((0, 2048))
-    return torch.cat(outputs).numpy()
-
-
-def fid(frames_a: np.ndarray, frames_b: np.ndarray, model: FIDInceptionV3 | None = None) -> float:
-    """FID between two sets of uint8 gray frames (N, H, W) and (M, H', W')."""
-    model = model if model is not None else load_fid_inception()
-    return fid_from_features(inception_features(frames_a, model), inception_features(frames_b, model))
+    return network_features(model, frames_uint8, preprocess_frames, batch_size, device, width=2048)

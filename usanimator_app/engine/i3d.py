@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from usanimator_app.engine.metrics import fvd_from_features, resize_bilinear_tf_legacy
+from usanimator_app.engine.metrics import network_features, resize_bilinear_tf_legacy
 from usanimator_app.engine.pretrained import PretrainedUnavailable, load_numpy_pickle, package_file
 
 NAME = "FVD I3D (Kinetics-400)"
@@ -207,7 +207,6 @@ def split_clips(frames: np.ndarray, length: int = CLIP_LENGTH) -> np.ndarray:
     return frames[: count * length].reshape(count, length, *frames.shape[1:])
 
 
-@torch.no_grad()
 def i3d_features(clips_uint8: np.ndarray | torch.Tensor, model: InceptionI3d | None = None,
                  batch_size: int = 2, device: str | torch.device = "cpu") -> np.ndarray:
     """Kinetics-400 logits of uint8 gray clips (N, T, H, W) -> float64 (N, 400) (the FVD features).
@@ -215,18 +214,4 @@ def i3d_features(clips_uint8: np.ndarray | torch.Tensor, model: InceptionI3d | N
     ``model``: from :func:`load_i3d` (loaded here when None). Raises :class:`PretrainedUnavailable`.
     """
     model = model if model is not None else load_i3d()
-    model = model.to(device)
-    clips = clips_uint8 if isinstance(clips_uint8, torch.Tensor) else torch.as_tensor(np.asarray(clips_uint8))
-    outputs = []
-    for start in range(0, clips.shape[0], batch_size):
-        batch = preprocess_clips(clips[start:start + batch_size]).to(device)
-        outputs.append(model(batch).double().cpu())
-    if not outputs:
-        return np.zeros((0, 400))
-    return torch.cat(outputs).numpy()
-
-
-def fvd(clips_a: np.ndarray, clips_b: np.ndarray, model: InceptionI3d | None = None) -> float:
-    """FVD between two sets of uint8 gray clips (N, 16, H, W) and (M, 16, H', W')."""
-    model = model if model is not None else load_i3d()
-    return fvd_from_features(i3d_features(clips_a, model), i3d_features(clips_b, model))
+    return network_features(model, clips_uint8, preprocess_clips, batch_size, device, width=400)

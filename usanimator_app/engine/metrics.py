@@ -8,6 +8,7 @@ metrics (FID, FVD) take (N, D) feature arrays from :mod:`fid_inception` / :mod:`
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -147,6 +148,18 @@ def frechet_distance_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> 
     diff = mu1 - mu2
     value = float(diff @ diff + (centred_a**2).sum() + (centred_b**2).sum() - 2.0 * tr_covmean)
     return max(value, 0.0)
+
+
+@torch.no_grad()
+def network_features(network: torch.nn.Module, inputs_uint8: np.ndarray | torch.Tensor,
+                     preprocess: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
+                     device: str | torch.device, width: int) -> np.ndarray:
+    """A frozen feature network over uint8 inputs (N, ...) in batches -> float64 (N, width)."""
+    network = network.to(device)
+    inputs = inputs_uint8 if isinstance(inputs_uint8, torch.Tensor) else torch.as_tensor(np.asarray(inputs_uint8))
+    outputs = [network(preprocess(inputs[start:start + batch_size]).to(device)).double().cpu()
+               for start in range(0, inputs.shape[0], batch_size)]
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, width))
 
 
 def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
