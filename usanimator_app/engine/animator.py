@@ -103,13 +103,14 @@ class Animator:
         """(1, N, 2) normalised -> (N, 2) model pixels."""
         return normalized_to_pixels(points[0].float().cpu().numpy(), self.image_size).astype(np.float32)
 
-    def find_best_reference(self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray]) -> int:
-        """Index of the driving frame whose keypoint layout best matches the source's."""
+    def find_best_reference(self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray]) -> tuple[int, KeypointOutput]:
+        """The driving frame whose keypoint layout best matches the source's: (index, its keypoints)."""
         source_points = self.keypoints(source_frame).motion_points()[0].float().cpu().numpy()
-        driving_points = [self.keypoints(f).motion_points()[0].float().cpu().numpy() for f in driving_frames]
-        if not driving_points:
+        driving_kps = [self.keypoints(f) for f in driving_frames]
+        if not driving_kps:
             raise UserInputError("the driving clip has no frames")
-        return best_aligned_index(source_points, driving_points)
+        index = best_aligned_index(source_points, [kp.motion_points()[0].float().cpu().numpy() for kp in driving_kps])
+        return index, driving_kps[index]
 
     @torch.inference_mode()
     def animate(
@@ -125,21 +126,14 @@ class Animator:
         a ``MediaSource``-backed iterable), or resolve it first with :meth:`find_best_reference`.
         """
         options = options or MotionOptions()
-        reference_index = self._reference_index(source_frame, driving_frames, options)
+        reference_kp = self._reference_keypoints(source_frame, driving_frames, options)
         size = self.image_size
         model = self.model
+        identity_grid = None
         with inference_autocast(self.device, self.fast_precision):
             source = _to_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
             source_features = model.generator.encode(source)
-            reference_kp = None
-            if options.relative and reference_index > 0:
-                for index, frame in enumerate(driving_frames):
-                    if index == reference_index:
-                        reference_kp = model.keypoint_detector(_to_tensor(frame, size, self.device))
-                        break
-                if reference_kp is None:
-                    raise UserInputError(f"reference frame {reference_index} is beyond the end of the driving clip")
             for index, frame in enumerate(driving_frames):
                 if should_stop():
                     return
@@ -154,9 +148,9 @@ class Animator:
                     else driving_kp
                 )
                 motion, generated = model.animate_step(source, source_features, source_kp, motion_kp)
-                height, width = motion.deformation.shape[1:3]
-                identity = make_coordinate_grid(height, width, self.device)
-                displacement = (motion.deformation[0].float() - identity) * ((size - 1) / 2.0)
+                if identity_grid is None:
+                    identity_grid = make_coordinate_grid(*motion.deformation.shape[1:3], self.device)
+                displacement = (motion.deformation[0].float() - identity_grid) * ((size - 1) / 2.0)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 yield FrameResult(
@@ -176,15 +170,21 @@ class Animator:
                     seconds=time.perf_counter() - started,
                 )
 
-    def _reference_index(self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray], options: MotionOptions) -> int:
+    def _reference_keypoints(
+        self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray], options: MotionOptions
+    ) -> KeypointOutput | None:
+        """Keypoints of the relative-motion reference frame; None: the first driving frame (or absolute motion)."""
         if not options.relative or options.reference == "first":
-            return 0
+            return None
         if options.reference == "best":
-            return self.find_best_reference(source_frame, driving_frames)
+            return self.find_best_reference(source_frame, driving_frames)[1]
         try:
             index = int(options.reference)
         except (TypeError, ValueError):
             raise UserInputError(f"reference must be 'first', 'best' or a frame index, not {options.reference!r}") from None
         if index < 0:
             raise UserInputError(f"reference frame index must be >= 0, got {index}")
-        return index
+        for position, frame in enumerate(driving_frames):
+            if position == index:
+                return self.keypoints(frame)
+        raise UserInputError(f"reference frame {index} is beyond the end of the driving clip")
