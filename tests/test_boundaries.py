@@ -47,7 +47,7 @@ def test_core_loads_neither_torch_nor_qt():
     assert "usanimator_app.core.media" in imported and "usanimator_app.core.preprocess" in imported
 
 
-@pytest.mark.parametrize("package", ["usanimator_app.engine", "usanimator_app.nets"])
+@pytest.mark.parametrize("package", ["usanimator_app.engine", "usanimator_app.nets", "usanimator_app.evaluation"])
 def test_engine_and_nets_load_no_qt(package):
     imported = _check([package], ["PySide6"])
     assert imported[0] == package

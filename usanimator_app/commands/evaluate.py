@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from usanimator_app.engine.evaluate import TASKS, evaluate, write_report
+    from usanimator_app.evaluation.protocol import TASKS, evaluate, write_report
 
     models = {}
     for spec in args.model:

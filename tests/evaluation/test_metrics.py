@@ -11,7 +11,7 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from usanimator_app.engine import metrics as M
+from usanimator_app.evaluation import metrics as M
 from usanimator_app.engine.pretrained import PretrainedUnavailable
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def fid_net():
-    from usanimator_app.engine.fid_inception import load_fid_inception
+    from usanimator_app.evaluation.fid_inception import load_fid_inception
 
     try:
         return load_fid_inception()
@@ -162,7 +162,7 @@ def fid_net():
 
 
 def test_fid_features_reference_values_and_fid(fid_net, one_thread):
-    from usanimator_app.engine.fid_inception import inception_features
+    from usanimator_app.evaluation.fid_inception import inception_features
 
     feats = inception_features(_frames(n=4), fid_net)
     assert feats.shape == (4, 2048) and feats.dtype == np.float64
@@ -176,7 +176,7 @@ def test_fid_features_reference_values_and_fid(fid_net, one_thread):
 
 def test_fid_port_equals_the_archive_torchscript(fid_net, one_thread):
     """Our plain-PyTorch network vs the archive run as TorchScript (skipped where torch.jit.load is gone)."""
-    from usanimator_app.engine.fid_inception import DISTRIBUTION, NAME, WEIGHTS_IN_PACKAGE, preprocess_frames
+    from usanimator_app.evaluation.fid_inception import DISTRIBUTION, NAME, WEIGHTS_IN_PACKAGE, preprocess_frames
     from usanimator_app.engine.pretrained import package_file
 
     if not hasattr(torch, "jit") or not hasattr(torch.jit, "load"):
@@ -212,7 +212,7 @@ def test_i3d_logits_reference_values(one_thread):
     (native DHWIO kernels, lax "SAME" padding, -inf max-pool padding) on the same checkpoint: they agree
     to 2e-5 (see docs/METRICS.md).
     """
-    from usanimator_app.engine.i3d import i3d_features, load_i3d
+    from usanimator_app.evaluation.i3d import i3d_features, load_i3d
 
     try:
         model = load_i3d()
@@ -229,7 +229,7 @@ def test_i3d_logits_reference_values(one_thread):
 
 
 def test_i3d_input_checks_and_clip_split():
-    from usanimator_app.engine.i3d import preprocess_clips, same_padding, split_clips
+    from usanimator_app.evaluation.i3d import preprocess_clips, same_padding, split_clips
 
     x = preprocess_clips(np.full((1, 9, 20, 30), 255, dtype=np.uint8))
     assert x.shape == (1, 3, 9, 224, 224) and float(x.max()) == pytest.approx(1.0)

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from usanimator_app.engine.metrics import network_features, resize_bilinear_tf_legacy
+from usanimator_app.evaluation.metrics import network_features, resize_bilinear_tf_legacy
 from usanimator_app.engine.pretrained import PretrainedUnavailable, package_file, read_torchscript_tensors
 
 NAME = "FID Inception-v3"

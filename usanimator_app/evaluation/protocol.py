@@ -23,7 +23,7 @@ import numpy as np
 
 from usanimator_app.core.atomic import write_bytes_atomic, write_text_atomic
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.engine import metrics as M
+from usanimator_app.evaluation import metrics as M
 from usanimator_app.engine.animator import Animator, MotionOptions
 from usanimator_app.engine.coords import normalized_to_pixels
 from usanimator_app.engine.dataset import Clip, load_clip, split_clips
@@ -78,8 +78,8 @@ class FeatureNets:
     """The FID Inception and FVD I3D, loaded once; ``None`` with a reason when unavailable."""
 
     def __init__(self):
-        from usanimator_app.engine.fid_inception import load_fid_inception
-        from usanimator_app.engine.i3d import load_i3d
+        from usanimator_app.evaluation.fid_inception import load_fid_inception
+        from usanimator_app.evaluation.i3d import load_i3d
 
         self.inception, self.inception_reason = self._load(load_fid_inception)
         self.i3d, self.i3d_reason = self._load(load_i3d)
@@ -92,12 +92,12 @@ class FeatureNets:
             return None, f"unavailable: {exc}"
 
     def fid_features(self, frames: np.ndarray) -> np.ndarray | None:
-        from usanimator_app.engine.fid_inception import inception_features
+        from usanimator_app.evaluation.fid_inception import inception_features
 
         return None if self.inception is None else inception_features(frames, self.inception)
 
     def fvd_features(self, videos: list[np.ndarray]) -> np.ndarray | None:
-        from usanimator_app.engine.i3d import i3d_features, split_clips as windows
+        from usanimator_app.evaluation.i3d import i3d_features, split_clips as windows
 
         if self.i3d is None:
             return None
