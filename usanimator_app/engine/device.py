@@ -48,6 +48,17 @@ def cpu_has_fast_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def cuda_has_fast_bf16(device: torch.device) -> bool:
+    """True on CUDA GPUs with native bfloat16 (compute capability >= 8.0: Ampere and later).
+
+    ``torch.cuda.is_bf16_supported()`` is also true on older GPUs that only emulate bf16 (slowly).
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def inference_autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on CPUs with native bf16, fp16 autocast on CUDA, else a no-op context."""
     if not enabled:

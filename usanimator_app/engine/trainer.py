@@ -30,7 +30,7 @@ from usanimator_app.engine import losses as L
 from usanimator_app.engine.checkpoint import build_model, read_checkpoint, save_checkpoint
 from usanimator_app.engine.config import RunConfig
 from usanimator_app.engine.dataset import Batch, PairDataset
-from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16
+from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16, cuda_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
 from usanimator_app.engine.perceptual import load_perceptual_backbone
 from usanimator_app.engine.pretrained import PretrainedUnavailable
@@ -58,32 +58,39 @@ class GeneratorObjective(nn.Module):
 
     def __init__(self, model: AnimationModel, backbone: nn.Module, config: RunConfig):
         super().__init__()
-        self.model = model
+        # Only the networks these losses train: a DDP wrapper of this module must not own the
+        # discriminator, whose parameters this backward never reaches.
+        self.keypoint_detector = model.keypoint_detector
+        self.dense_motion = model.dense_motion
+        self.generator = model.generator
         self.backbone = backbone
         self.config = config
 
     def forward(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
-        train, weights, model = self.config.train, self.config.losses, self.model
-        result = model(batch.source, batch.driving)
+        train, weights, model = self.config.train, self.config.losses, self
+        source_kp = self.keypoint_detector(batch.source)
+        driving_kp = self.keypoint_detector(batch.driving)
+        motion = self.dense_motion(batch.source, source_kp, driving_kp)
+        result = ForwardResult(source_kp, driving_kp, motion, self.generator(self.generator.encode(batch.source), motion))
         generated = result.generated
         terms: dict[str, torch.Tensor] = {}
         # Eq. 1-3: equivariance of the self-supervised keypoints under a random TPS.
         warped_kp = model.keypoint_detector(transform.warp_frame(batch.driving))
-        num_kp = model.config.num_kp
+        num_kp = self.config.model.num_kp
         terms["eq1"] = L.equivariance_value_loss(result.driving_kp.keypoints, warped_kp.keypoints, transform)
         terms["eq2"] = L.equivariance_jacobian_loss(
             result.driving_kp.jacobians[:, :num_kp], warped_kp.keypoints, warped_kp.jacobians[:, :num_kp], transform
         )
         total = weights.equivariance * (terms["eq1"] + terms["eq2"])
         # Eq. 4: supervised anatomical keypoints, on annotated frames only.
-        if model.config.num_landmarks:
+        if self.config.model.num_landmarks:
             terms["key"] = 0.5 * (
                 L.keypoint_heatmap_loss(result.source_kp.landmark_heatmaps, batch.source_landmarks, batch.source_annotated, train.heatmap_sigma)
                 + L.keypoint_heatmap_loss(result.driving_kp.landmark_heatmaps, batch.driving_landmarks, batch.driving_annotated, train.heatmap_sigma)
             )
             total = total + weights.keypoint * terms["key"]
         # Eq. 5: content decoder vs driving (dual decoder only; FOMM's single decoder has no L1).
-        if model.config.dual_decoder:
+        if self.config.model.dual_decoder:
             terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
             total = total + weights.reconstruction_l1 * terms["rec_l1"]
         # Eq. 6: perceptual loss of the final frame.
@@ -100,7 +107,7 @@ def _autocast(device: torch.device):
     On the CPU, bf16 autocast did not pay for training here (its casts cost as much as the faster
     convolutions save at these network widths), so CPU training stays in fp32.
     """
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if cuda_has_fast_bf16(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast(device.type, enabled=False)
 
