@@ -154,10 +154,14 @@ def frechet_distance_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> 
 def network_features(network: torch.nn.Module, inputs_uint8: np.ndarray | torch.Tensor,
                      preprocess: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
                      device: str | torch.device, width: int) -> np.ndarray:
-    """A frozen feature network over uint8 inputs (N, ...) in batches -> float64 (N, width)."""
+    """A frozen feature network over uint8 inputs (N, ...) in batches -> float64 (N, width).
+
+    The network is moved to ``device``; each uint8 batch is moved there before preprocessing, so
+    resizing runs on the device too (and only uint8 crosses to a GPU).
+    """
     network = network.to(device)
     inputs = inputs_uint8 if isinstance(inputs_uint8, torch.Tensor) else torch.as_tensor(np.asarray(inputs_uint8))
-    outputs = [network(preprocess(inputs[start:start + batch_size]).to(device)).double().cpu()
+    outputs = [network(preprocess(inputs[start:start + batch_size].to(device))).double().cpu()
                for start in range(0, inputs.shape[0], batch_size)]
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, width))
 
@@ -228,7 +232,7 @@ def resize_bilinear_tf_legacy(x: torch.Tensor, size: tuple[int, int]) -> torch.T
         return x
 
     def axis_weights(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        src = torch.arange(n_out, dtype=torch.float64) * (n_in / n_out)
+        src = torch.arange(n_out, dtype=torch.float64, device=x.device) * (n_in / n_out)
         lo = src.floor().long().clamp(max=n_in - 1)
         hi = (lo + 1).clamp(max=n_in - 1)
         frac = (src - lo.to(torch.float64)).to(x.dtype)
