@@ -43,7 +43,7 @@ def train_seconds(size: str, steps: int) -> float:
     from usanimator_app.engine.model import AnimationModel
     from usanimator_app.engine.perceptual import load_perceptual_backbone
     from usanimator_app.engine.tps import RandomTPS
-    from usanimator_app.engine.trainer import GeneratorObjective, _perceptual_autocast
+    from usanimator_app.engine.trainer import GeneratorObjective
 
     config = make_config("ptg", size)
     model = AnimationModel(config.model)

@@ -16,7 +16,14 @@ from usanimator_app.core.errors import UserInputError
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model on a folder of clips with annotation sidecars")
-    parser.add_argument("--data", required=True, type=Path, help="dataset folder (clips, sidecars, split.json)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        action="append",
+        help="dataset folder (clips; sidecars and split.json optional) or a dataset file (.yaml/.json) listing "
+        "folders with sampling weights; repeat to mix folders (equal weights)",
+    )
     parser.add_argument("--preset", default="ptg", help="fomm | p | pt | ptg (the paper's ablation)")
     parser.add_argument("--size", default="cpu-128", help="paper-256 | cpu-128 | tiny")
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl, samples)")
@@ -29,6 +36,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--vgg19", default=None, help="ImageNet VGG19 weights file for the perceptual loss")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="fine-tune: start from this checkpoint's networks (its preset and size) with fresh optimiser state",
+    )
+    parser.add_argument(
+        "--warped-source-l1",
+        type=float,
+        default=0.0,
+        help="weight of the (not in the paper) L1 loss on the default output occlusion*warp(source)+(1-occlusion)*G_f; 0 = the paper's objective",
+    )
     parser.add_argument(
         "--progress", default="bar", choices=("bar", "json"), help="terminal bar, or one JSON line per step (for the GUI)"
     )
@@ -101,11 +120,14 @@ def _train(args: argparse.Namespace, should_stop) -> int:
             vgg19_weights=args.vgg19,
             **({"steps": args.steps} if args.steps else {}),
         )
+        config.losses.warped_source_l1 = args.warped_source_l1
+    if args.init is not None and args.resume:
+        raise UserInputError("--init starts a new run and --resume continues one: give one of them")
     started = time.perf_counter()
     first_step = None
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun only rank 0 reports
-    reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, steps=args.steps,
-                          should_stop=should_stop)
+    reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, init=args.init,
+                          steps=args.steps, should_stop=should_stop)
     for report in reports:
         if quiet:
             continue

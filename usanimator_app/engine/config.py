@@ -60,6 +60,10 @@ class LossWeights:
     generator_gan: float = 1.0
     discriminator_gan: float = 1.0
     feature_matching: float = 10.0
+    # Not in the paper (0 = off, the paper's objective): L1 at the Eq. 5 scales between the driving
+    # frame and the default output at model size, occlusion * warp(source) + (1 - occlusion) * G_f
+    # (engine/render.py). It trains the dense motion and occlusion maps for that output.
+    warped_source_l1: float = 0.0
 
 
 @dataclass
@@ -81,6 +85,7 @@ class TrainConfig:
     sample_every: int = 100
     seed: int = 0
     vgg19_weights: str | None = None
+    init_from: str = ""  # checkpoint whose weights started the run (fine-tuning); "" = random init
     perceptual_backbone: str = ""  # filled in by the trainer with what it actually used
 
 

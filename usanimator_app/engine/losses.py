@@ -11,7 +11,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from usanimator_app.engine.render import composite_at_model_size
 from usanimator_app.engine.tps import RandomTPS
+from usanimator_app.nets.dense_motion import DenseMotionOutput
 from usanimator_app.nets.blocks import keypoints_to_gaussians
 
 
@@ -62,6 +64,18 @@ def keypoint_heatmap_loss(
 def reconstruction_l1_loss(driving: torch.Tensor, content: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
     """Eq. 5: sum_i || Down_i(D) - Down_i(G_c(S)) ||_1 (mean absolute error at each scale)."""
     return sum((downsample(driving, s) - downsample(content, s)).abs().mean() for s in scales)
+
+
+def warped_source_l1_loss(
+    driving: torch.Tensor, source: torch.Tensor, motion: DenseMotionOutput, prediction: torch.Tensor, scales: Sequence[float]
+) -> torch.Tensor:
+    """Not in the paper: Eq. 5's pyramid L1 on the default output, occlusion * warp(S) + (1 - occlusion) * G_f(S).
+
+    The generated frame is detached, so this term trains only the motion and occlusion maps (the
+    generator keeps the paper's objective). Frames (B, C, H, W).
+    """
+    composite = composite_at_model_size(source, motion, prediction.detach())
+    return sum((downsample(driving, s) - downsample(composite, s)).abs().mean() for s in scales)
 
 
 def reconstruction_vgg_loss(

@@ -30,7 +30,7 @@ from usanimator_app.engine import losses as L
 from usanimator_app.engine.checkpoint import build_model, read_checkpoint, save_checkpoint
 from usanimator_app.engine.config import RunConfig
 from usanimator_app.engine.dataset import Batch, PairDataset
-from usanimator_app.engine.device import choose_device, cpu_has_fast_bf16, cuda_has_fast_bf16
+from usanimator_app.engine.device import choose_device, cuda_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
 from usanimator_app.engine.perceptual import load_perceptual_backbone
 from usanimator_app.engine.pretrained import PretrainedUnavailable
@@ -93,10 +93,13 @@ class GeneratorObjective(nn.Module):
         if self.config.model.dual_decoder:
             terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
             total = total + weights.reconstruction_l1 * terms["rec_l1"]
-        # Eq. 6: perceptual loss of the final frame.
-        with _perceptual_autocast(batch.driving.device):
-            terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
+        # Eq. 6: perceptual loss of the final frame. On the CPU in fp32: bf16 autocast made it 2.4x
+        # slower on this project's AVX-512 BF16 (no AMX) machine (benchmarks/bench_train_step.py).
+        terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
         total = total + weights.reconstruction_vgg * terms["rec_vgg"]
+        if weights.warped_source_l1:
+            terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, result.motion, generated.prediction, train.scales)
+            total = total + weights.warped_source_l1 * terms["warp_l1"]
         terms["total_g"] = total
         return terms, result
 
@@ -110,18 +113,6 @@ def _autocast(device: torch.device):
     if cuda_has_fast_bf16(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast(device.type, enabled=False)
-
-
-def _perceptual_autocast(device: torch.device):
-    """bf16 for the frozen perceptual backbone on CPUs with AVX-512 BF16 / AMX.
-
-    Measured here at 128x128, batch 4: the Eq. 6 loss differs from fp32 by < 0.1% and its forward +
-    backward runs 2.8x faster; it is most of a CPU training step. Elsewhere the surrounding
-    precision is kept.
-    """
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -170,19 +161,23 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def train_steps(
-    data_dir: str | Path,
+    data: "str | Path | list",
     run_dir: str | Path,
     config: RunConfig | None = None,
     *,
     device: str = "auto",
     resume: bool = False,
+    init: str | Path | None = None,
     steps: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[StepReport]:
     """Train, yielding a :class:`StepReport` per step; stops (with a checkpoint) when ``should_stop()``.
 
-    With ``resume`` the newest checkpoint in ``run_dir`` restores networks, optimizers, step,
-    config and random state, so the run continues exactly. ``steps`` overrides the total step count.
+    ``data``: dataset folders and/or dataset files (``engine.dataset.parse_data_sources``). With
+    ``resume`` the newest checkpoint in ``run_dir`` restores networks, optimizers, step, config and
+    random state, so the run continues exactly. With ``init`` (fine-tuning) a new run starts from
+    that checkpoint's networks, model config and loss weights, with fresh optimiser state; the
+    optimisation settings come from ``config``. ``steps`` overrides the total step count.
     """
     run_dir = Path(run_dir)
     rank, world = _distributed()
@@ -205,7 +200,13 @@ def train_steps(
         if latest_checkpoint(run_dir) is not None:
             raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
         torch.manual_seed(config.train.seed)  # the same initial weights on every rank
-        model = AnimationModel(config.model)
+        if init is not None:
+            init_config, model = build_model(read_checkpoint(init), source=str(init))
+            config.model, config.losses = init_config.model, init_config.losses
+            config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
+            config.train.init_from = str(init)
+        else:
+            model = AnimationModel(config.model)
         start_step = 0
     if steps is not None:
         config.train.steps = steps
@@ -223,14 +224,15 @@ def train_steps(
         raise UserInputError(f"no perceptual backbone for the VGG loss (Eq. 6): {exc}") from None
     train.perceptual_backbone = backbone_name
     yield StepReport(start_step, train.steps, message=f"perceptual backbone: {backbone_name}")
-    dataset = PairDataset(data_dir, config.model.image_size, config.model.landmark_names, split="train")
+    dataset = PairDataset(data, config.model.image_size, config.model.landmark_names, split="train")
     yield StepReport(
         start_step,
         train.steps,
-        message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks",
+        message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks ({dataset.summary()})",
     )
 
-    model.to(torch_device).train()
+    # channels-last: measured 27% faster for the networks' forward + backward on the CPU here.
+    model.to(torch_device).to(memory_format=torch.channels_last).train()
     backbone.to(torch_device)
     objective = GeneratorObjective(model, backbone, config)
     generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]

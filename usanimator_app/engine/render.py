@@ -1,0 +1,138 @@
+"""Rendering the animated frame: the source's own pixels moved by the predicted motion, the
+generated frame filling what the source cannot show.
+
+The networks work at the model's resolution (e.g. 128 x 128) for motion. The default output is
+rendered at the source's own resolution instead:
+
+    frame = occlusion * warp(source_native, deformation) + (1 - occlusion) * fill
+
+where the deformation and occlusion maps are resampled (bilinearly) from model resolution to the
+output grid and ``fill`` is the generated frame (content + texture decoders), upsampled. The
+speckle and edges of the output are then the source's real ones wherever the source can show
+them. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
+loss on it (``LossWeights.warped_source_l1``), which teaches the occlusion map to be that selector.
+
+Coordinates: the engine's normalised model coordinates have -1 / 1 at the centres of the border
+pixels of the (S, S) model square (``align_corners=True``); ``FrameGeometry`` maps original pixels
+to model pixels by one scale and offset per axis, so the mapping between the output grid and the
+model square is affine and is composed once per clip (:class:`NativeRenderer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from usanimator_app.core.preprocess import FrameGeometry
+from usanimator_app.nets.blocks import sample
+from usanimator_app.nets.dense_motion import DenseMotionOutput
+
+DEFAULT_MAX_SIDE = 1024
+
+
+def resize_deformation(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, h, w, 2) sampling grid -> (B, height, width, 2), bilinear (align_corners=True keeps -1/1 fixed)."""
+    if deformation.shape[1:3] == (height, width):
+        return deformation
+    grid = F.interpolate(deformation.permute(0, 3, 1, 2).float(), size=(height, width), mode="bilinear", align_corners=True)
+    return grid.permute(0, 2, 3, 1)
+
+
+def composite_at_model_size(source: torch.Tensor, motion: DenseMotionOutput, fill: torch.Tensor) -> torch.Tensor:
+    """occlusion * warp(source) + (1 - occlusion) * fill; source, fill (B, C, S, S) -> (B, C, S, S)."""
+    height, width = source.shape[2:]
+    warped = sample(source, resize_deformation(motion.deformation, height, width))
+    occlusion = F.interpolate(motion.occlusion.float(), size=(height, width), mode="bilinear", align_corners=True)
+    return occlusion * warped + (1.0 - occlusion) * fill.float()
+
+
+@dataclass(frozen=True)
+class OutputGeometry:
+    """Where output pixels lie: the source's content box ``crop`` (original pixels, x1/y1 exclusive)
+    at ``scale`` output pixels per original pixel; ``size`` = (width, height) of the output."""
+
+    crop: tuple[int, int, int, int]
+    scale: float
+    size: tuple[int, int]
+
+    def points_from_model(self, geometry: FrameGeometry, model_xy: np.ndarray) -> np.ndarray:
+        """(N, 2) model pixels -> (N, 2) output pixels (for drawing keypoints on the output)."""
+        original = geometry.points_to_original(model_xy)
+        return (original - np.array(self.crop[:2], dtype=np.float64) + 0.5) * self.scale - 0.5
+
+
+def output_geometry(geometry: FrameGeometry, output_size: str | int = "native", max_side: int = DEFAULT_MAX_SIDE) -> OutputGeometry:
+    """The output grid for ``output_size``: 'native' (the content box at the source's resolution,
+    longest side at most ``max_side``), 'model' (the model's own size) or N (longest side N px)."""
+    x0, y0, x1, y1 = geometry.crop
+    longest = max(x1 - x0, y1 - y0)
+    if output_size == "native":
+        scale = min(1.0, max_side / longest)
+    elif output_size == "model":
+        scale = geometry.scale
+    else:
+        scale = int(output_size) / longest
+    width, height = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    return OutputGeometry(geometry.crop, scale, (width, height))
+
+
+def _model_to_crop_normalised(size: int, pad: int, scale: float, extent: int) -> tuple[float, float]:
+    """(a, b) with crop_normalised = a * model_normalised + b along one axis.
+
+    model-normalised n -> model pixel (n + 1) (size - 1) / 2 -> crop pixel (m - pad + 0.5) / scale - 0.5
+    -> crop-normalised 2 c / (extent - 1) - 1 (align_corners=True).
+    """
+
+    def crop_normalised(n: float) -> float:
+        model_px = (n + 1.0) * (size - 1) / 2.0
+        crop_px = (model_px - pad + 0.5) / scale - 0.5
+        return 2.0 * crop_px / max(extent - 1, 1) - 1.0
+
+    low, high = crop_normalised(-1.0), crop_normalised(1.0)
+    return (high - low) / 2.0, (high + low) / 2.0
+
+
+class NativeRenderer:
+    """Renders model-resolution motion on the source's own pixels at an :class:`OutputGeometry`.
+
+    Built once per (source, output grid): holds the source crop (1, 1, H, W) and the output grid's
+    model-normalised coordinates; :meth:`render` then costs two bilinear samplings per frame.
+    """
+
+    def __init__(self, source_gray: np.ndarray, geometry: FrameGeometry, output: OutputGeometry, device: torch.device):
+        x0, y0, x1, y1 = output.crop
+        crop = np.ascontiguousarray(source_gray[y0:y1, x0:x1])
+        self.output = output
+        self.source = torch.from_numpy(crop).to(device).float().div_(255.0)[None, None]  # (1, 1, h0, w0)
+        width, height = output.size
+        # Output pixel centre u -> original pixel x0 + (u + 0.5) / scale - 0.5 -> model pixel -> normalised.
+        us = torch.arange(width, device=device, dtype=torch.float64)
+        vs = torch.arange(height, device=device, dtype=torch.float64)
+        original_x = x0 + (us + 0.5) / output.scale - 0.5
+        original_y = y0 + (vs + 0.5) / output.scale - 0.5
+        size = geometry.size
+        model_x = (original_x - x0 + 0.5) * geometry.scale - 0.5 + geometry.pad[0]
+        model_y = (original_y - y0 + 0.5) * geometry.scale - 0.5 + geometry.pad[1]
+        norm_x = model_x * (2.0 / (size - 1)) - 1.0
+        norm_y = model_y * (2.0 / (size - 1)) - 1.0
+        grid_y, grid_x = torch.meshgrid(norm_y, norm_x, indexing="ij")
+        self.model_grid = torch.stack([grid_x, grid_y], dim=-1).float()[None]  # (1, H, W, 2)
+        # Model-normalised source coordinates -> normalised coordinates of the source crop: affine per axis.
+        scale_x, offset_x = _model_to_crop_normalised(size, geometry.pad[0], geometry.scale, x1 - x0)
+        scale_y, offset_y = _model_to_crop_normalised(size, geometry.pad[1], geometry.scale, y1 - y0)
+        self._scale = torch.tensor([scale_x, scale_y], device=device)
+        self._offset = torch.tensor([offset_x, offset_y], device=device)
+
+    def render(self, motion: DenseMotionOutput, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """motion of one frame (batch 1), fill (1, 1, S, S) -> (frame, occlusion), each (1, 1, H, W) in [0, 1]."""
+        maps = torch.cat([motion.deformation.permute(0, 3, 1, 2).float(), motion.occlusion.float()], dim=1)
+        maps = sample(maps, self.model_grid, padding_mode="border")  # (1, 3, H, W)
+        fill_native = sample(fill.float(), self.model_grid, padding_mode="border")
+        source_grid = maps[:, :2].permute(0, 2, 3, 1) * self._scale + self._offset
+        warped = sample(self.source, source_grid, padding_mode="border")
+        occlusion = maps[:, 2:3]
+        frame = occlusion * warped + (1.0 - occlusion) * fill_native
+        return frame.clamp_(0.0, 1.0), occlusion
