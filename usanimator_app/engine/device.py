@@ -72,8 +72,9 @@ def inference_autocast(device: torch.device, enabled: bool = True):
     """fp16 autocast on CUDA, bf16 autocast on CPUs with AMX, else a no-op context (fp32).
 
     AVX-512 BF16 alone does not pay: on a 2-core Xeon with avx512_bf16 and no AMX, bf16 autocast
-    animated at 0.58x (paper-256) and 0.94x (cpu-128) the fp32 frame rate, and one 256-channel
-    3x3 convolution at 64x64 ran 1.7x slower in bf16 than in fp32 (docs/PERFORMANCE.md).
+    animated at 0.58x / 0.62x (paper-256) and 0.94x / 0.52x (cpu-128) of the fp32 frame rate in two
+    runs, and one 256-channel 3x3 convolution at 64x64 ran 1.7x slower in bf16 than in fp32
+    (benchmarks/bench_engine.py, docs/PERFORMANCE.md). AMX is not measured yet.
     """
     if not enabled:
         return contextlib.nullcontext()
