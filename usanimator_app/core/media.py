@@ -9,13 +9,21 @@ bit depth, pixel spacing and frame rate are in docs/MEDIA.md.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
+import math
+import os
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
+# OpenCV refuses images above this many pixels before decoding them (its default is 1 Gpx).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "64000000")
+
+import cv2  # noqa: E402 (after the pixel limit above)
 import imageio_ffmpeg
 import numpy as np
 import pydicom
@@ -28,6 +36,19 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mpeg", ".mpg", ".gif")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 SUPPORTED = "DICOM, MP4/MOV/AVI/MPEG/GIF video, PNG/JPEG/BMP/TIFF image or a folder of images"
+
+# Budgets, checked before anything is decoded: one frame's samples (width x height x channels),
+# the frame count, and the ranges outside which a frame rate or pixel spacing is taken as unknown.
+MAX_FRAME_SAMPLES = 64_000_000
+MAX_FRAMES = 100_000
+FPS_RANGE = (0.1, 1000.0)
+SPACING_RANGE_MM = (1e-3, 100.0)
+PHOTOMETRIC_SAMPLES = {
+    "MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3, "YBR_FULL_422": 3,
+    "YBR_RCT": 3, "YBR_ICT": 3, "YBR_PARTIAL_420": 3,
+}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,13 +159,17 @@ def _kind_from_suffix(path: Path) -> str | None:
 
 @contextlib.contextmanager
 def _reading(path: Path, problem: str) -> Iterator[None]:
-    """Turn any exception from a decoder into a UserInputError: ``"<path>: <problem> (<reason>)"``."""
+    """Turn any exception from a decoder into a UserInputError in the app's words; the decoder's
+    own message goes to the log."""
     try:
         yield
     except UserInputError:
         raise
+    except MemoryError as exc:
+        raise UserInputError(f"{path}: {problem} (not enough memory; the file may be damaged)") from exc
     except Exception as exc:  # the reader boundary: decoders raise many types for bad files
-        raise UserInputError(f"{path}: {problem} ({_reason(exc)})") from exc
+        log.info("%s: %s: %s: %s", path, problem, type(exc).__name__, _reason(exc))
+        raise UserInputError(f"{path}: {problem} (the file is damaged or in an encoding the app cannot read)") from exc
 
 
 def _reason(exc: BaseException) -> str:
@@ -171,6 +196,20 @@ def _scale_to_uint8(data: np.ndarray, window: tuple[float, float] | None = None)
 # ---------------------------------------------------------------------------------------- DICOM
 
 
+class _BoundedFile(io.BufferedReader):
+    """A file whose ``read(n)`` never asks for more than the bytes left: a corrupted length in a
+    DICOM header would otherwise make pydicom allocate up to 4 GB before it finds the file shorter."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(str(path), "rb"))
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = max(min(size, self._size - self.tell()), 0)
+        return super().read(size)
+
+
 class _DicomSource(MediaSource):
     def __init__(self, path: Path, info: MediaInfo, header: pydicom.Dataset) -> None:
         super().__init__(path, info)
@@ -178,19 +217,20 @@ class _DicomSource(MediaSource):
         self._palette = _palette_table(header) if info.photometric == "PALETTE COLOR" else None
 
     def iter_frames(self) -> Iterator[np.ndarray]:
-        raw_frames = iter_pixels(self.path)
-        try:
-            for index in range(self.info.frames):
-                with _reading(self.path, f"cannot decode frame {index}"):
-                    frame = self._for_display(next(raw_frames))
-                yield frame
-        finally:
-            raw_frames.close()
+        with _BoundedFile(self.path) as handle:
+            raw_frames = iter_pixels(handle)
+            try:
+                for index in range(self.info.frames):
+                    with _reading(self.path, f"cannot decode frame {index}"):
+                        frame = self._for_display(next(raw_frames))
+                    yield frame
+            finally:
+                raw_frames.close()
 
     def read_frame(self, index: int) -> np.ndarray:
         self._check_index(index)
-        with _reading(self.path, f"cannot decode frame {index}"):
-            return self._for_display(pixel_array(self.path, index=index))
+        with _reading(self.path, f"cannot decode frame {index}"), _BoundedFile(self.path) as handle:
+            return self._for_display(pixel_array(handle, index=index))
 
     def _for_display(self, raw: np.ndarray) -> np.ndarray:
         """Decoded frame (YBR already converted to RGB by pydicom) -> uint8 (H, W) or (H, W, 3)."""
@@ -201,7 +241,10 @@ class _DicomSource(MediaSource):
         elif raw.ndim == 3:
             frame = _scale_to_uint8(raw)
         else:
-            frame = _scale_to_uint8(apply_modality_lut(raw, self._header), _dicom_window(self._header))
+            values = apply_modality_lut(raw, self._header)
+            if not np.all(np.isfinite(values)):  # an absurd RescaleSlope/Intercept: use the stored values
+                values = raw
+            frame = _scale_to_uint8(values, _dicom_window(self._header))
         if self.info.photometric == "MONOCHROME1":
             frame = 255 - frame
         return np.ascontiguousarray(frame)
@@ -213,7 +256,8 @@ def _open_dicom(path: Path, has_preamble: bool) -> MediaSource:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # Values over 4 KB (the pixel data) stay on disk until asked for.
-            header = pydicom.dcmread(path, defer_size="4 KB", force=not has_preamble)
+            with _BoundedFile(path) as handle:
+                header = pydicom.dcmread(handle, defer_size="4 KB", force=not has_preamble)
         if any("End of file" in str(warning.message) for warning in caught):
             raise UserInputError(f"{path}: the DICOM file is cut short (it ends inside an element)")
         if len(header) == 0:
@@ -224,18 +268,21 @@ def _open_dicom(path: Path, has_preamble: bool) -> MediaSource:
         pixel_data = header.get_item("PixelData", keep_deferred=True)
         if pixel_data.length != 0xFFFFFFFF and pixel_data.value_tell + pixel_data.length > path.stat().st_size:
             raise UserInputError(f"{path}: the DICOM file is cut short (pixel data incomplete)")
-        if not header.get("Rows") or not header.get("Columns"):
-            raise UserInputError(f"{path}: the DICOM file has no image size (Rows/Columns)")
+        frames, rows, columns, samples, photometric = _check_dicom_image(path, header)
+        if pixel_data.length == 0xFFFFFFFF:
+            _check_fragments(path, pixel_data.value_tell, frames, rows, columns)
+        else:
+            _check_native_length(path, header, pixel_data.length, frames, rows, columns, samples, photometric)
         info = MediaInfo(
             path=str(path),
             kind="dicom",
-            frames=int(header.get("NumberOfFrames") or 1),
-            width=int(header.Columns),
-            height=int(header.Rows),
-            fps=_dicom_fps(header),
-            pixel_spacing_mm=_dicom_spacing(header),
-            modality=header.get("Modality") or None,
-            photometric=header.get("PhotometricInterpretation") or None,
+            frames=frames,
+            width=columns,
+            height=rows,
+            fps=_dicom_fps(path, header),
+            pixel_spacing_mm=_dicom_spacing(path, header),
+            modality=_text_value(header, "Modality"),
+            photometric=photometric,
         )
         source = _DicomSource(path, info, header)
     source.read_frame(0)
@@ -244,38 +291,197 @@ def _open_dicom(path: Path, has_preamble: bool) -> MediaSource:
     return source
 
 
-def _dicom_fps(header: pydicom.Dataset) -> float | None:
-    """FrameTime (ms per frame), else CineRate, else RecommendedDisplayFrameRate."""
-    frame_time = header.get("FrameTime")
-    if frame_time and float(frame_time) > 0:
-        return 1000.0 / float(frame_time)
-    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
-        rate = header.get(keyword)
-        if rate and float(rate) > 0:
-            return float(rate)
+def _int_value(path: Path, header: pydicom.Dataset, keyword: str, default: int | None = None) -> int:
+    """A header integer; absent or empty -> ``default`` (a refusal when there is none)."""
+    try:
+        value = header.get(keyword)
+        if value is None or value == "":
+            if default is None:
+                raise UserInputError(f"{path}: the DICOM header has no {keyword}")
+            return default
+        number = float(value[0] if isinstance(value, pydicom.multival.MultiValue) else value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        raise UserInputError(f"{path}: the DICOM header's {keyword} is not a number") from None
+    if not math.isfinite(number) or number != int(number):
+        raise UserInputError(f"{path}: the DICOM header's {keyword} ({number:g}) is not a whole number")
+    return int(number)
+
+
+def _text_value(header: pydicom.Dataset, keyword: str) -> str | None:
+    value = header.get(keyword)
+    return str(value).strip() or None if value is not None else None
+
+
+def _check_dicom_image(path: Path, header: pydicom.Dataset) -> tuple[int, int, int, int, str]:
+    """The header values the readers use, checked: (frames, rows, columns, samples, photometric)."""
+    frames = _int_value(path, header, "NumberOfFrames", default=1)
+    rows = _int_value(path, header, "Rows", default=0)
+    columns = _int_value(path, header, "Columns", default=0)
+    samples = _int_value(path, header, "SamplesPerPixel", default=1)
+    bits = _int_value(path, header, "BitsAllocated", default=0)
+    stored = _int_value(path, header, "BitsStored", default=bits)
+    if rows < 1 or columns < 1:
+        raise UserInputError(f"{path}: the DICOM file has no image size (Rows/Columns)")
+    if not 1 <= frames <= MAX_FRAMES:
+        raise UserInputError(f"{path}: the DICOM header's NumberOfFrames ({frames}) is out of range (1 to {MAX_FRAMES})")
+    if samples not in (1, 3):
+        raise UserInputError(f"{path}: the DICOM header's SamplesPerPixel ({samples}) is not 1 or 3")
+    if bits not in (1, 8, 16, 32) or not 1 <= stored <= bits:
+        raise UserInputError(f"{path}: the DICOM header's BitsAllocated/BitsStored ({bits}/{stored}) are not supported")
+    if rows * columns * samples > MAX_FRAME_SAMPLES:
+        raise UserInputError(
+            f"{path}: a frame of {columns}x{rows}x{samples} is larger than the app reads ({MAX_FRAME_SAMPLES // 1_000_000} M samples)"
+        )
+    photometric = _text_value(header, "PhotometricInterpretation") or ("MONOCHROME2" if samples == 1 else "RGB")
+    if photometric not in PHOTOMETRIC_SAMPLES:
+        raise UserInputError(f"{path}: photometric interpretation {photometric[:40]!r} is not supported")
+    if PHOTOMETRIC_SAMPLES[photometric] != samples:
+        raise UserInputError(f"{path}: photometric interpretation {photometric} does not fit SamplesPerPixel {samples}")
+    if photometric == "PALETTE COLOR" and stored > 16:
+        raise UserInputError(f"{path}: a PALETTE COLOR image with {stored} stored bits is not supported")
+    return frames, rows, columns, samples, photometric
+
+
+def _check_native_length(path, header, length, frames, rows, columns, samples, photometric) -> None:
+    """Uncompressed pixel data must hold the frames the header declares."""
+    bits = int(header.BitsAllocated)
+    values = rows * columns * (2 if photometric == "YBR_FULL_422" else samples)
+    needed = math.ceil(frames * values * bits / 8)
+    if length < needed:
+        held = length * 8 // max(values * bits, 1)
+        raise UserInputError(
+            f"{path}: the pixel data holds {held} of the {frames} frames of {columns}x{rows} the header declares "
+            "(damaged file or wrong NumberOfFrames)"
+        )
+
+
+def _check_fragments(path: Path, offset: int, frames: int, rows: int, columns: int) -> None:
+    """Walk the encapsulated pixel data's items (without reading them) and check every JPEG /
+    JPEG-LS / JPEG 2000 codestream's declared size against the header before anything decodes it."""
+    size = path.stat().st_size
+    fragments = 0
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        while True:
+            item = handle.read(8)
+            if len(item) < 8:
+                raise UserInputError(f"{path}: the DICOM file is cut short (pixel data incomplete)")
+            group, element, length = struct.unpack("<HHI", item)
+            if (group, element) == (0xFFFE, 0xE0DD):
+                break
+            if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+                raise UserInputError(f"{path}: the compressed pixel data is damaged (bad item)")
+            start = handle.tell()
+            if start + length > size:
+                raise UserInputError(f"{path}: the DICOM file is cut short (pixel data incomplete)")
+            if start > offset + 8:  # the first item is the offset table
+                fragments += 1
+                declared = _declared_size(path, handle.read(min(length, 65536)))
+                if declared is not None:
+                    width, height, components = declared
+                    if width * height * max(components, 1) > MAX_FRAME_SAMPLES:
+                        raise UserInputError(
+                            f"{path}: a compressed frame declares {width}x{height}x{components}, larger than the app reads"
+                        )
+                    if (width, height) != (columns, rows):
+                        raise UserInputError(
+                            f"{path}: a compressed frame declares {width}x{height}, the header says {columns}x{rows} (damaged file)"
+                        )
+            handle.seek(start + length)
+    if fragments < frames:
+        raise UserInputError(f"{path}: the pixel data holds {fragments} compressed fragments for {frames} frames (damaged file)")
+
+
+def _declared_size(path: Path, data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, components) a JPEG, JPEG-LS or JPEG 2000 codestream declares, or None."""
+    if data[4:8] == b"jP  ":  # a JP2 file: the codestream follows its boxes
+        data = data[max(data.find(b"\xff\x4f\xff\x51"), 0) :]
+    if data.startswith(b"\xff\x4f\xff\x51") and len(data) >= 42:  # J2K: SOC, SIZ
+        x, y, x0, y0, tile_x, tile_y, tile_x0, tile_y0 = struct.unpack(">IIIIIIII", data[8:40])
+        components = struct.unpack(">H", data[40:42])[0]
+        tiles = math.ceil(max(x - tile_x0, 0) / max(tile_x, 1)) * math.ceil(max(y - tile_y0, 0) / max(tile_y, 1))
+        if tiles > 65535:  # the standard's limit; tiny tiles make the decoder's bookkeeping explode
+            raise UserInputError(f"{path}: a compressed frame declares {tiles} tiles (damaged file)")
+        return max(x - x0, 0), max(y - y0, 0), components
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 4 <= len(data):  # JPEG markers up to the first SOF
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        length = struct.unpack(">H", data[position + 2 : position + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7):
+            if position + 10 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
+            return width, height, data[position + 9]
+        position += 2 + length
     return None
 
 
-def _dicom_spacing(header: pydicom.Dataset) -> tuple[float, float] | None:
+def _dicom_number(header: pydicom.Dataset, keyword: str) -> float | None:
+    """A header number, or None when absent or not a number."""
+    try:
+        value = header.get(keyword)
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _dicom_fps(path: Path, header: pydicom.Dataset) -> float | None:
+    """FrameTime (ms per frame), else CineRate, else RecommendedDisplayFrameRate; a value outside
+    ``FPS_RANGE`` (inf, 0, negative, absurd) is taken as unknown, with a warning in the log."""
+    frame_time = _dicom_number(header, "FrameTime")
+    candidates = [("FrameTime", 1000.0 / frame_time if frame_time else None)]
+    candidates += [(keyword, _dicom_number(header, keyword)) for keyword in ("CineRate", "RecommendedDisplayFrameRate")]
+    for keyword, fps in candidates:
+        if fps is None:
+            continue
+        if math.isfinite(fps) and FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+            return fps
+        log.warning("%s: ignoring the frame rate from %s (%g fps is out of range)", path, keyword, fps)
+    return None
+
+
+def _plausible_spacing(values: tuple[float, float]) -> bool:
+    return all(math.isfinite(v) and SPACING_RANGE_MM[0] <= v <= SPACING_RANGE_MM[1] for v in values)
+
+
+def _dicom_spacing(path: Path, header: pydicom.Dataset) -> tuple[float, float] | None:
     """(x, y) mm per pixel: PixelSpacing (row, column order in the file), else the first ultrasound
-    region whose physical units are cm in both directions (PhysicalDeltaX/Y are cm per pixel)."""
-    spacing = header.get("PixelSpacing")
-    if spacing and len(spacing) == 2 and float(spacing[0]) > 0 and float(spacing[1]) > 0:
-        return (float(spacing[1]), float(spacing[0]))
-    for region in header.get("SequenceOfUltrasoundRegions") or []:
-        if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:
-            delta_x, delta_y = abs(float(region.PhysicalDeltaX)), abs(float(region.PhysicalDeltaY))
-            if delta_x > 0 and delta_y > 0:
-                return (delta_x * 10.0, delta_y * 10.0)
+    region whose physical units are cm in both directions (PhysicalDeltaX/Y are cm per pixel).
+    A value outside ``SPACING_RANGE_MM`` (inf, 0, 1e308, ...) is taken as unknown, with a warning."""
+    try:
+        spacing = header.get("PixelSpacing")
+        if spacing is not None and len(spacing) == 2:
+            values = (float(spacing[1]), float(spacing[0]))
+            if _plausible_spacing(values):
+                return values
+            log.warning("%s: ignoring PixelSpacing %s (out of range)", path, values)
+        for region in header.get("SequenceOfUltrasoundRegions") or []:
+            if region.get("PhysicalUnitsXDirection") == 3 and region.get("PhysicalUnitsYDirection") == 3:
+                values = (abs(float(region.PhysicalDeltaX)) * 10.0, abs(float(region.PhysicalDeltaY)) * 10.0)
+                if _plausible_spacing(values):
+                    return values
+                log.warning("%s: ignoring the ultrasound region's spacing %s (out of range)", path, values)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        log.warning("%s: ignoring a pixel spacing that is not a number", path)
     return None
 
 
 def _dicom_window(header: pydicom.Dataset) -> tuple[float, float] | None:
-    """The first (WindowCenter, WindowWidth) pair, or None."""
-    centre, width = header.get("WindowCenter"), header.get("WindowWidth")
-    if centre is None or width is None:
+    """The first (WindowCenter, WindowWidth) pair, or None (also when it is not usable)."""
+    try:
+        centre, width = _first_value(header.get("WindowCenter")), _first_value(header.get("WindowWidth"))
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return _first_value(centre), _first_value(width)
+    if not (math.isfinite(centre) and math.isfinite(width) and width > 0):
+        return None
+    return centre, width
 
 
 def _first_value(value) -> float:
@@ -355,13 +561,19 @@ def _open_video(path: Path) -> MediaSource:
     if count == 0:
         raise UserInputError(f"{path}: the file has no video frames")
     width, height = meta["size"]
+    if width * height * 3 > MAX_FRAME_SAMPLES:
+        raise UserInputError(f"{path}: a frame of {width}x{height} is larger than the app reads")
+    fps = float(meta["fps"]) if meta.get("fps") else None
+    if fps is not None and not (math.isfinite(fps) and FPS_RANGE[0] <= fps <= FPS_RANGE[1]):
+        log.warning("%s: ignoring the video's frame rate (%g fps is out of range)", path, fps)
+        fps = None
     info = MediaInfo(
         path=str(path),
         kind="video",
         frames=int(count),
         width=int(width),
         height=int(height),
-        fps=float(meta["fps"]) if meta.get("fps") else None,
+        fps=fps,
         pixel_spacing_mm=None,
         modality=None,
         photometric=None,
