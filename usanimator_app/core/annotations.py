@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,27 +120,83 @@ class Annotations:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "annotations") -> "Annotations":
+        """Build from a sidecar's JSON, checking it against the format; a wrong shape or value is a
+        UserInputError that names ``source``, the field and the value."""
+        if not isinstance(data, dict):
+            raise UserInputError(f"{source}: not a USAnimator annotation file (the top level is not an object)")
         if data.get("format") != FORMAT_NAME:
             raise UserInputError(f"{source}: not a USAnimator annotation file (format {data.get('format')!r})")
         if data.get("version") != FORMAT_VERSION:
             raise UserInputError(f"{source}: annotation format version {data.get('version')!r} is not supported")
-        landmarks = list(data.get("landmarks") or DEFAULT_LANDMARKS)
+        landmarks = data.get("landmarks") or list(DEFAULT_LANDMARKS)
+        if not isinstance(landmarks, list) or not all(isinstance(name, str) and name for name in landmarks):
+            raise UserInputError(f"{source}: 'landmarks' must be a list of names, not {_short(landmarks)}")
+        size = _number_pair(data.get("image_size"), source, "image_size", whole=True)
+        spacing = _number_pair(data.get("pixel_spacing_mm"), source, "pixel_spacing_mm")
+        frames_data = data.get("frames") or {}
+        if not isinstance(frames_data, dict):
+            raise UserInputError(f"{source}: 'frames' must be an object of frame number -> points, not {_short(frames_data)}")
         frames: dict[int, dict[str, LandmarkPoint]] = {}
-        for key, points in (data.get("frames") or {}).items():
-            frames[int(key)] = {
-                name: LandmarkPoint(float(p["xy"][0]), float(p["xy"][1]), p.get("origin", "manual"))
-                for name, p in points.items()
-            }
-        size = data.get("image_size")
-        spacing = data.get("pixel_spacing_mm")
+        for key, points in frames_data.items():
+            if not (isinstance(key, str) and key.isdigit()):
+                raise UserInputError(f"{source}: frame key {_short(key)} is not a frame number (0, 1, ...)")
+            if not isinstance(points, dict):
+                raise UserInputError(f"{source}: frame {key} must be an object of landmark -> point, not {_short(points)}")
+            frames[int(key)] = {name: _point(p, size, f"{source}: frame {key}, {name!r}") for name, p in points.items()}
+        for index, points in frames.items():
+            unknown = set(points) - set(landmarks)
+            if unknown:
+                raise UserInputError(f"{source}: frame {index} names {sorted(unknown)}, which are not in 'landmarks' {landmarks}")
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise UserInputError(f"{source}: 'metadata' must be an object, not {_short(metadata)}")
         return cls(
-            clip=data.get("clip", ""),
-            landmarks=landmarks,
-            image_size=tuple(size) if size else None,
-            pixel_spacing_mm=tuple(spacing) if spacing else None,
+            clip=str(data.get("clip", "")),
+            landmarks=list(landmarks),
+            image_size=size,
+            pixel_spacing_mm=spacing,
             frames=frames,
-            metadata=dict(data.get("metadata") or {}),
+            metadata=dict(metadata),
         )
+
+
+def _short(value) -> str:
+    """A value for a message: its JSON-ish repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number_pair(value, source: str, field: str, whole: bool = False) -> tuple | None:
+    """``null`` or two positive finite numbers (whole ones for a size)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(_finite_number(v) and v > 0 and (not whole or v == int(v)) for v in value)
+    ):
+        kind = "whole numbers" if whole else "numbers"
+        raise UserInputError(f"{source}: '{field}' must be two positive {kind} or null, not {_short(value)}")
+    return tuple(int(v) for v in value) if whole else tuple(float(v) for v in value)
+
+
+def _point(data, size: tuple[int, int] | None, where: str) -> LandmarkPoint:
+    """One ``{"xy": [x, y], "origin": ...}``; x, y finite and (when the image size is known) on the image."""
+    if not isinstance(data, dict) or "xy" not in data:
+        raise UserInputError(f"{where}: a point must be an object with 'xy', not {_short(data)}")
+    xy = data["xy"]
+    if not isinstance(xy, list) or len(xy) != 2 or not all(_finite_number(v) for v in xy):
+        raise UserInputError(f"{where}: 'xy' must be two finite numbers, not {_short(xy)}")
+    if size is not None and not (-1.0 <= xy[0] <= size[0] and -1.0 <= xy[1] <= size[1]):  # half a pixel of slack
+        raise UserInputError(f"{where}: point {_short(xy)} is outside the {size[0]}x{size[1]} image")
+    origin = data.get("origin", "manual")
+    if origin not in ORIGINS:
+        raise UserInputError(f"{where}: origin {_short(origin)} is not one of {', '.join(ORIGINS)}")
+    return LandmarkPoint(float(xy[0]), float(xy[1]), origin)
 
 
 def save_annotations(annotations: Annotations, path: str | Path) -> None:
@@ -160,7 +217,8 @@ def load_annotations(path: str | Path) -> Annotations:
 
 
 def load_split(dataset_dir: str | Path) -> dict[str, list[str]]:
-    """Read ``split.json`` (``{"version": 1, "train": [...], "test": [...]}``, clip file names)."""
+    """Read ``split.json`` (``{"version": 1, "train": [...], "test": [...]}``, clip file names);
+    every name must be a clip in the folder and in one split only."""
     path = Path(dataset_dir) / SPLIT_FILE_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -168,7 +226,24 @@ def load_split(dataset_dir: str | Path) -> dict[str, list[str]]:
         raise UserInputError(f"{path}: no split file in the dataset folder") from None
     except (OSError, ValueError) as exc:
         raise UserInputError(f"{path}: cannot read the split file ({exc})") from None
-    return {"train": list(data.get("train", [])), "test": list(data.get("test", []))}
+    if not isinstance(data, dict):
+        raise UserInputError(f'{path}: the split file must be an object like {{"train": [...], "test": [...]}}, not {_short(data)}')
+    split = {}
+    for name in ("train", "test"):
+        clips = data.get(name, [])
+        if not isinstance(clips, list) or not all(isinstance(clip, str) and clip for clip in clips):
+            raise UserInputError(f"{path}: {name!r} must be a list of clip names, not {_short(clips)}")
+        missing = [clip for clip in clips if not (Path(dataset_dir) / clip).exists()]
+        if missing:
+            raise UserInputError(
+                f"{path}: {name!r} names {len(missing)} clip(s) that are not in the folder "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); fix the split file"
+            )
+        split[name] = list(clips)
+    both = sorted(set(split["train"]) & set(split["test"]))
+    if both:
+        raise UserInputError(f"{path}: {', '.join(both[:3])} is in both 'train' and 'test'; fix the split file")
+    return split
 
 
 def save_split(dataset_dir: str | Path, train: list[str], test: list[str]) -> None:
