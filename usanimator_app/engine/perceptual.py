@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.engine.checkpoint import unreadable_file_error
 from usanimator_app.engine.pretrained import (PretrainedUnavailable, cache_dir, load_safetensors, package_file,
                                              package_version, save_safetensors_atomic)
 
@@ -119,8 +120,8 @@ def load_vgg19(path: str | Path) -> VGGFeatureExtractor:
             tensors, _ = load_safetensors(path)
         else:
             tensors = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserInputError(f"cannot read VGG19 weights {path}: {exc}") from exc
+    except Exception as exc:  # torch's text (advice to load unsafely, colours) only goes to the log
+        raise unreadable_file_error(path, "VGG19 weights file", exc) from None
     if not isinstance(tensors, dict):
         raise UserInputError(f"{path}: expected a state dict, found {type(tensors).__name__}")
     module = VGGFeatureExtractor(VGG19_CFG, VGG19_TAPS, IMAGENET_MEAN, IMAGENET_STD, input_scale=1.0)
