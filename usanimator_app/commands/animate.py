@@ -48,15 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from usanimator_app.core.media import open_media
     from usanimator_app.engine.animator import Animator, MotionOptions
     from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
+    from usanimator_app.commands.validate import check_animate_args
 
     out: Path = args.out
     as_png = out.suffix.lower() != ".mp4"
     if out.exists() and not args.overwrite:
         raise UserInputError(f"{out}: already exists; pass --overwrite to replace it")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UserInputError("--max-frames must be at least 1")
-    if args.gain < 0:
-        raise UserInputError("--gain must be >= 0")
+    check_animate_args(args)
     model_path = args.model or default_model_path()
     animator = Animator(model_path, device=args.device)
     print(f"model: {model_path} (step {animator.step}); device: {animator.device_choice.note}", file=sys.stderr)

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from usanimator_app.core.errors import UserInputError
-
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate models (and the identity baseline) on a dataset's test split")
@@ -24,13 +22,13 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from usanimator_app.evaluation.protocol import TASKS, evaluate, write_report
+    from usanimator_app.commands.validate import check_evaluate_args
 
     models = {}
     for spec in args.model:
         name, _, path = spec.rpartition("=")
         models[name or Path(path).stem] = path
-    if args.fid_frame_stride < 1:
-        raise UserInputError("--fid-frame-stride must be at least 1")
+    check_evaluate_args(args)
     tasks = TASKS if args.task == "both" else (args.task,)
     results, info = evaluate(
         models, args.data, tasks, args.device, args.reference_detector, args.fid_frame_stride, args.max_clips,

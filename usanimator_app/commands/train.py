@@ -101,12 +101,11 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, should_stop) -> int:
     from usanimator_app.engine.config import make_config
     from usanimator_app.engine.trainer import train_steps
+    from usanimator_app.commands.validate import check_resume, check_train_args
 
-    for name in ("batch", "checkpoint_every"):
-        if getattr(args, name) < 1:
-            raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.steps is not None and args.steps < 1:
-        raise UserInputError("--steps must be at least 1")
+    check_train_args(args)
+    if args.resume:
+        check_resume(args.out, args.steps)
     config = None
     if not args.resume:
         config = make_config(
