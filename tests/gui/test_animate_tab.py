@@ -1,9 +1,12 @@
-"""The Animate tab: inputs by drag and drop, a run on a tiny random model, cancel, playback, errors."""
+"""The Animate tab: inputs by drag and drop, a run on a tiny random model, native output and the
+output settings, cancel, playback, the bundled sample, errors."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from usanimator_app.core.paths import resources_dir
+from usanimator_app.engine.animator import OutputOptions
 from usanimator_app.gui.controls import model_card_markdown
 from usanimator_app.gui.live_view import warped_grid
 
@@ -50,21 +53,76 @@ def test_run_shows_every_frame_with_overlays_then_plays_back(ready_window, media
     assert [r.index for r in tab.results] == [0, 1, 2, 3, 4]
     assert tab.progress.value() == 5 and tab.progress_label.text().startswith("Animated 5 frames")
     live = tab.live
-    assert live.output_view.image.image.shape == (64, 64)
+    assert live.output_view.image.image.shape == (100, 120)  # the 120x100 source's own resolution
+    assert live.output_view.title.text.endswith("120×100 px")
+    assert live.driving_view.image.image.shape == (64, 64)  # the other views are model space
     assert live.output_view.box.geometry().right() <= live.output_view.width()  # laid out inside its widget
     assert len(live.output_view.landmarks.data) == 2 and len(live.output_view.keypoints.data) == 4
     assert live.output_view._labels[0].toPlainText() == "symphysis lower edge"
     assert live.occlusion_view.image.image.shape == (32, 32)
 
     live.slider.setValue(2)
-    np.testing.assert_array_equal(live.output_view.image.image, tab.results[2].output)
-    np.testing.assert_array_equal(live.driving_view.image.image, tab.results[2].driving)
+    result = tab.results[2]
+    np.testing.assert_array_equal(live.output_view.image.image, result.frame)
+    np.testing.assert_allclose(live.output_view.keypoints.data["x"], result.frame_keypoints[:, 0] + 0.5)
+    np.testing.assert_allclose(live.output_view.landmarks.data["y"], result.frame_landmarks[:, 1] + 0.5)
+    # the model-space points, mapped by the source's geometry (scale 64/120, 5 px of padding above)
+    np.testing.assert_allclose(result.frame_keypoints, (result.output_keypoints - [0, 5] + 0.5) * 120 / 64 - 0.5, atol=1e-3)
+    np.testing.assert_array_equal(live.driving_view.image.image, result.driving)
     live.landmarks_action.setChecked(False)
     assert not live.output_view.landmarks.isVisible() and not live.output_view._labels[0].isVisible()
     live.play_button.setChecked(True)
     qtbot.waitUntil(lambda: live.slider.value() != 2, timeout=5000)
     live.play_button.setChecked(False)
     assert tab.export_button.isEnabled()
+
+
+def test_kept_results_grow_by_the_uint8_output_frame_only(ready_window, media, qtbot, drop_files):
+    """Playback keeps every FrameResult: the output frame in uint8, the rest at the model's small size."""
+    tab = ready_window.tab("Animate")
+    _animate(tab, qtbot, media, drop_files)
+    result = tab.results[0]
+    arrays = {name: v for name, v in vars(result).items() if isinstance(v, np.ndarray)}
+    images = {name for name, a in arrays.items() if min(a.shape[:2]) > 4} - {"occlusion", "displacement"}
+    assert images == {"frame", "output", "content", "texture", "driving"}
+    assert all(arrays[name].dtype == np.uint8 for name in images)
+    assert result.occlusion.shape == result.displacement.shape[:2] == (32, 32)  # floats at the motion's resolution
+    rest = sum(a.nbytes for name, a in arrays.items() if name != "frame")
+    assert rest <= 4 * 64 * 64 + 3 * 32 * 32 * 4 + 1000  # four model-size uint8 images, two small float maps, points
+
+
+def test_output_settings_reach_the_animator(ready_window, media, qtbot, drop_files, monkeypatch):
+    tab = ready_window.tab("Animate")
+    animate, seen = tab.animator.animate, []
+
+    def recording_animate(*args, **kwargs):
+        seen.append(kwargs)
+        return animate(*args, **kwargs)
+
+    monkeypatch.setattr(tab.animator, "animate", recording_animate)
+    output = tab.output
+    output.size.setCurrentIndex(output.size.findData("custom"))
+    output.custom.setValue(90)
+    output.mode.setCurrentIndex(output.mode.findData("generated"))
+    assert not output.max_side.isEnabled()  # the cap is for native output only
+    assert _animate(tab, qtbot, media, drop_files) == "finished"
+    assert seen[0]["output"] == OutputOptions(mode="generated", size=90, max_side=1024)
+    assert seen[0]["native"][0].shape == (100, 120)  # rendered on the source's own pixels
+    assert tab.results[0].frame.shape == (75, 90) and tab.live.output_view.image.image.shape == (75, 90)
+
+    output.size.setCurrentIndex(output.size.findData("native"))
+    output.max_side.setValue(60)
+    assert _animate(tab, qtbot, media, drop_files) == "finished"
+    assert seen[1]["output"] == OutputOptions(mode="generated", size="native", max_side=60)
+    assert tab.results[0].frame.shape == (50, 60)
+
+
+def test_open_sample_loads_the_bundled_source_and_driving_clip(ready_window, qtbot):
+    tab = ready_window.tab("Animate")
+    tab.open_sample_action.trigger()
+    assert "sample_source.png" in tab.source_panel.facts.text()
+    assert "sample_driving.mp4" in tab.driving_panel.facts.text()
+    assert tab._source.path == resources_dir() / "sample_source.png" and tab.run_button.isEnabled()
 
 
 def test_cancel_midway_stops_within_a_frame(ready_window, media, qtbot, drop_files):

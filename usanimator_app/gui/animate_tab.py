@@ -1,8 +1,9 @@
 """The Animate tab: choose a source frame, a driving clip and a model; animate, watch, export.
 
 Inputs and controls are on the left, the live view on the right. Loading a model, animating and
-exporting each run as a ``workers.Job``; the results of the last run stay in memory (uint8
-model-space frames plus their keypoints) for playback and export.
+exporting each run as a ``workers.Job``; the results of the last run stay in memory for playback
+and export: each ``FrameResult`` holds the output frame (uint8, at the output size) and small
+model-space views (uint8 images, the occlusion and displacement at the motion's resolution).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import MediaSource, open_media
-from usanimator_app.engine.animator import Animator, FrameResult, MotionOptions
+from usanimator_app.core.paths import resources_dir
+from usanimator_app.engine.animator import Animator, FrameResult, MotionOptions, OutputOptions
 from usanimator_app.engine.device import choose_device
 from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
 from usanimator_app.gui.controls import ModelPanel, MotionControls, model_card_markdown
@@ -45,6 +47,7 @@ from usanimator_app.gui.export_dialog import (
 )
 from usanimator_app.gui.live_view import LiveView
 from usanimator_app.gui.main_window import Launch, TabContext
+from usanimator_app.gui.output_controls import OutputControls
 from usanimator_app.gui.widgets import MediaPanel
 from usanimator_app.gui.workers import Job, JobFunction
 
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 40  # the live view redraws at most 25 times a second, however fast frames arrive
 MEDIA_FILTER = "Images and clips (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp *.tif *.tiff *.mp4 *.m4v *.mov *.avi *.mpeg *.mpg *.gif);;All files (*)"
 MODEL_FILTER = "USAnimator checkpoints (*.pt *.pth);;All files (*)"
+SAMPLE_SOURCE, SAMPLE_DRIVING = "sample_source.png", "sample_driving.mp4"  # in resources/
 
 
 @dataclass
@@ -77,15 +81,23 @@ class _UntilStopped:
 
 
 def animation_job(
-    animator: Animator, source: Path, source_index: int, driving: Path, options: MotionOptions, frame_limit: int | None
+    animator: Animator,
+    source: Path,
+    source_index: int,
+    driving: Path,
+    options: MotionOptions,
+    frame_limit: int | None,
+    output: OutputOptions,
 ) -> JobFunction:
-    """Yields a :class:`RunStart`, then one FrameResult per driving frame."""
+    """Yields a :class:`RunStart`, then one FrameResult per driving frame (``frame`` rendered on the
+    source's own pixels as ``output`` says)."""
 
     def job(should_stop: Callable[[], bool]) -> Iterator[object]:
         source_frame = load_source_frame(source, animator.image_size, source_index)
         frames = DrivingFrames(open_media(driving), animator.image_size, frame_limit)
         yield RunStart(len(frames), source_frame.model_frame)
-        yield from animator.animate(source_frame.model_frame, _UntilStopped(frames, should_stop), options, should_stop)
+        yield from animator.animate(source_frame.model_frame, _UntilStopped(frames, should_stop), options, should_stop,
+                                    native=source_frame.native, output=output)
 
     return job
 
@@ -152,6 +164,7 @@ class AnimateTab(QWidget):
         self.driving_panel = MediaPanel("Driving clip", "Drop a clip here\n(MP4, AVI, DICOM cine, GIF…)")
         self.model_panel = ModelPanel()
         self.motion = MotionControls()
+        self.output = OutputControls()
         self.run_button = QPushButton("Animate")
         self.run_button.setShortcut(QKeySequence("Ctrl+R"))
         self.run_button.setToolTip("Animate the source frame with the driving clip (Ctrl+R)")
@@ -174,7 +187,7 @@ class AnimateTab(QWidget):
         column = QWidget()
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 4, 0)
-        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion):
+        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion, self.output):
             column_layout.addWidget(widget)
         column_layout.addStretch(1)
         scroll = QScrollArea()
@@ -193,6 +206,8 @@ class AnimateTab(QWidget):
 
         self.open_source_action = QAction("Open source…", self, shortcut=QKeySequence("Ctrl+O"))
         self.open_driving_action = QAction("Open driving clip…", self, shortcut=QKeySequence("Ctrl+D"))
+        self.open_sample_action = QAction("Open sample", self)
+        self.open_sample_action.setToolTip("Load the bundled sample source frame and driving clip")
         self.open_model_action = QAction("Open model…", self, shortcut=QKeySequence("Ctrl+M"))
         self.export_action = QAction("Export…", self, shortcut=QKeySequence("Ctrl+E"))
         self.model_card_action = QAction("Model card", self)
@@ -211,6 +226,7 @@ class AnimateTab(QWidget):
         self.model_panel.device_changed.connect(self._device_changed)
         self.open_source_action.triggered.connect(self._open_source_dialog)
         self.open_driving_action.triggered.connect(self._open_driving_dialog)
+        self.open_sample_action.triggered.connect(self.open_sample)
         self.open_model_action.triggered.connect(self._open_model_dialog)
         self.export_action.triggered.connect(self.open_export_dialog)
         self.model_card_action.triggered.connect(self.show_model_card)
@@ -222,14 +238,15 @@ class AnimateTab(QWidget):
     def menu_actions(self) -> dict[str, list[QAction | None]]:
         """Actions this tab adds to the window's menus (None: a separator)."""
         return {
-            "File": [self.open_source_action, self.open_driving_action, self.recent_menu.menuAction(), None,
-                     self.open_model_action, self.export_action],
+            "File": [self.open_source_action, self.open_driving_action, self.open_sample_action,
+                     self.recent_menu.menuAction(), None, self.open_model_action, self.export_action],
             "View": list(self.live.view_actions()),
             "Help": [self.model_card_action],
         }
 
     def _restore(self, launch: Launch) -> None:
         self.motion.load(self._settings)
+        self.output.load(self._settings)
         self.model_panel.device.blockSignals(True)
         self.model_panel.set_device_key(launch.device or self._settings.text("device", "auto"))
         self.model_panel.device.blockSignals(False)
@@ -267,6 +284,11 @@ class AnimateTab(QWidget):
         self.driving_panel.show_media(Path(path), self._driving.info, self._driving_frame)
         self._inputs_changed()
         return True
+
+    def open_sample(self) -> bool:
+        """Load the bundled sample source frame and driving clip in one step."""
+        folder = resources_dir()
+        return self.load_source(folder / SAMPLE_SOURCE) and self.load_driving(folder / SAMPLE_DRIVING)
 
     def _open_media(self, path: Path, role: str) -> tuple[MediaSource, np.ndarray] | None:
         if self._job is not None and self._job_kind != "model":
@@ -432,13 +454,14 @@ class AnimateTab(QWidget):
             return False
         self._clear_results()
         self.motion.save(self._settings)
+        self.output.save(self._settings)
         self._run_names = self.animator.landmark_names
         self._run_fps = self._driving.info.fps or DEFAULT_FPS
         self.live.set_playback_fps(self._run_fps)
         self.progress.setRange(0, 0)
         self.progress_label.setText("Preparing…")
         job = animation_job(self.animator, self._source.path, self.source_panel.frame_index(), self._driving.path,
-                            self.motion.options(), self.motion.frame_limit())
+                            self.motion.options(), self.motion.frame_limit(), self.output.options())
         self._start_job("run", job, self._run_item)
         self._refresh_timer.start()
         log.info("run started: %s frame %d, %s", self._source.path.name, self.source_panel.frame_index(), self._driving.path.name)
@@ -507,7 +530,8 @@ class AnimateTab(QWidget):
     def open_export_dialog(self) -> None:
         if not self.results or self._job is not None:
             return
-        dialog = ExportDialog(self._settings, self._prompts, self._run_source.shape[0], self._run_fps, self)
+        height, width = self.results[0].frame.shape
+        dialog = ExportDialog(self._settings, self._prompts, (width, height), self._run_fps, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export(dialog.options())
 
@@ -583,7 +607,9 @@ class AnimateTab(QWidget):
         self.source_panel.set_locked(working)
         self.driving_panel.set_locked(working)
         self.motion.setEnabled(not working)
-        for action in (self.open_source_action, self.open_driving_action, self.recent_menu.menuAction()):
+        self.output.setEnabled(not working)
+        for action in (self.open_source_action, self.open_driving_action, self.open_sample_action,
+                       self.recent_menu.menuAction()):
             action.setEnabled(not working)
         for widget in (self.model_panel.open_button, self.model_panel.bundled_button, self.model_panel.device):
             widget.setEnabled(not busy)
@@ -611,16 +637,14 @@ class AnimateTab(QWidget):
 
     def _launch_export_options(self, path: Path) -> ExportOptions:
         kind = "mp4" if path.suffix.lower() == ".mp4" else "png"
-        return ExportOptions(
-            path=path, kind=kind, layout=self._settings.text("export/layout", "output"),
-            fps=self._run_fps, scale=self._settings.integer("export/scale", 2),
-        )
+        return ExportOptions(path=path, kind=kind, layout=self._settings.text("export/layout", "output"), fps=self._run_fps)
 
     def shutdown(self) -> None:
-        """The window is closing: stop playback and any job, remember the motion options."""
+        """The window is closing: stop playback and any job, remember the motion and output options."""
         self.live.play_button.setChecked(False)
         self._refresh_timer.stop()
         if self._job is not None:
             self._job.cancel()
             self._job.wait()
         self.motion.save(self._settings)
+        self.output.save(self._settings)

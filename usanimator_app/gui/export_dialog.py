@@ -1,7 +1,9 @@
 """Export: the options dialog and the background job that writes an MP4 or a PNG sequence.
 
-File names never come from the input files (a DICOM's name may hold patient data): the default is
-``usanimator_<timestamp>.mp4``, and ``core.export`` writes no metadata.
+Frames are written at the run's output size (``FrameResult.frame``: the source's resolution by
+default, as set under Output before the run). File names never come from the input files (a DICOM's
+name may hold patient data): the default is ``usanimator_<timestamp>.mp4``, and ``core.export``
+writes no metadata.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import cv2
 import numpy as np
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QWidget,
@@ -36,7 +38,6 @@ from usanimator_app.gui.workers import Cancelled, JobFunction
 
 KINDS = (("mp4", "MP4 video (H.264)"), ("png", "PNG sequence (lossless)"))
 LAYOUTS = (("output", "Output only"), ("side-by-side", "Driving | output"), ("overlays", "Driving | output with keypoints"))
-SCALES = (1, 2, 3, 4)
 DEFAULT_FPS = 20.0
 
 
@@ -47,7 +48,6 @@ class ExportOptions:
     layout: str = "output"
     fps: float = DEFAULT_FPS
     caption: bool = True
-    scale: int = 2  # each model pixel becomes scale x scale pixels
 
     def target_exists(self) -> bool:
         """True when writing would replace something (a file, or a folder that is not empty)."""
@@ -63,22 +63,15 @@ def default_export_path(folder: str | Path, kind: str) -> Path:
 
 
 def export_frame(result: FrameResult, options: ExportOptions, landmark_names: Sequence[str]) -> np.ndarray:
-    """One frame as written: scaled model-space frames composed by ``core.compose``."""
-    scale = options.scale
-
-    def scaled(image: np.ndarray) -> np.ndarray:
-        return image if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-
-    def points(xy: np.ndarray) -> np.ndarray:
-        return (np.asarray(xy, dtype=np.float32) + 0.5) * scale - 0.5  # pixel centres stay centres
-
+    """One frame as written by ``core.compose``: the output frame at its own size (the driving frame
+    scaled to its height beside it), overlays in its pixels."""
     return compose_frame(
-        scaled(result.output),
-        scaled(result.driving),
+        result.frame,
+        result.driving,
         layout=options.layout,
         caption=options.caption,
-        keypoints=points(result.output_keypoints),
-        landmarks=points(result.output_landmarks),
+        keypoints=result.frame_keypoints,
+        landmarks=result.frame_landmarks,
         landmark_names=tuple(display_name(n) for n in landmark_names),
     )
 
@@ -105,9 +98,11 @@ def export_job(results: Sequence[FrameResult], options: ExportOptions, landmark_
 
 
 class ExportDialog(QDialog):
-    """Format, layout, size, fps, caption and target of an export."""
+    """Format, layout, fps, caption and target of an export; ``frame_size`` (width, height) is the
+    run's output size, which the export keeps."""
 
-    def __init__(self, settings: Settings, prompts: Prompts, image_size: int, fps: float, parent: QWidget | None = None):
+    def __init__(self, settings: Settings, prompts: Prompts, frame_size: tuple[int, int], fps: float,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self._settings = settings
@@ -118,9 +113,7 @@ class ExportDialog(QDialog):
         self.layout_choice = QComboBox()
         for key, label in LAYOUTS:
             self.layout_choice.addItem(label, key)
-        self.scale = QComboBox()
-        for scale in SCALES:
-            self.scale.addItem(f"×{scale} ({image_size * scale} px per panel)", scale)
+        self.size_note = QLabel(f"{frame_size[0]}×{frame_size[1]} px output (set under Output before the run)")
         self.fps = QDoubleSpinBox()
         self.fps.setRange(1.0, 240.0)
         self.fps.setDecimals(2)
@@ -141,14 +134,13 @@ class ExportDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Format", self.kind)
         form.addRow("Layout", self.layout_choice)
-        form.addRow("Size", self.scale)
+        form.addRow("Size", self.size_note)
         form.addRow("Frames per second", self.fps)
         form.addRow("", self.caption)
         form.addRow("Save to", target)
         form.addRow(buttons)
         _select(self.kind, settings.text("export/kind", "mp4"))
         _select(self.layout_choice, settings.text("export/layout", "output"))
-        _select(self.scale, settings.integer("export/scale", 2))
         self.path.setText(str(default_export_path(settings.folder("export"), self.kind.currentData())))
         self.kind.currentIndexChanged.connect(self._kind_changed)
 
@@ -159,7 +151,6 @@ class ExportDialog(QDialog):
             layout=self.layout_choice.currentData(),
             fps=self.fps.value(),
             caption=self.caption.isChecked(),
-            scale=self.scale.currentData(),
         )
 
     def _kind_changed(self) -> None:
@@ -179,10 +170,9 @@ class ExportDialog(QDialog):
 
 
 def save_export_settings(settings: Settings, options: ExportOptions) -> None:
-    """Remember format, layout, size and folder (not the caption: it is on by default every time)."""
+    """Remember format, layout and folder (not the caption: it is on by default every time)."""
     settings.set("export/kind", options.kind)
     settings.set("export/layout", options.layout)
-    settings.set("export/scale", options.scale)
     settings.set_folder("export", options.path.parent)
 
 

@@ -13,6 +13,7 @@ from usanimator_app.core.compose import KEYPOINT_COLOUR
 from usanimator_app.gui.widgets import GRID_COLOUR, FrameView, landmark_colour
 
 GRID_LINES = 12
+OUTPUT_TITLE = "Output (synthetic)"
 
 
 def warped_grid(displacement: np.ndarray, size: int, lines: int = GRID_LINES) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,7 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.source_view = FrameView("Source (green: where the output samples it)")
         self.driving_view = FrameView("Driving")
-        self.output_view = FrameView("Output (synthetic)")
+        self.output_view = FrameView(OUTPUT_TITLE)
         self.occlusion_view = FrameView("Occlusion map (dark: filled in)")
         self.keypoints_action = _toggle("Self-supervised keypoints", "Keypoints the model found by itself (dots)",
                                         [KEYPOINT_COLOUR], self)
@@ -94,19 +95,23 @@ class LiveView(QWidget):
         """Before a run: the chosen source frame and the first driving frame as stored."""
         for view in (self.source_view, self.driving_view, self.output_view, self.occlusion_view):
             view.reset()
+        self.output_view.set_title(OUTPUT_TITLE)
         self.source_view.set_image(source)
         self.driving_view.set_image(driving)
 
     def show_result(self, source: np.ndarray, result: FrameResult, landmark_names: tuple[str, ...]) -> None:
-        """One animated frame with its overlays; all images are in model space."""
+        """One animated frame with its overlays: the output frame at its own size (its points in its
+        pixels), the other views in model space."""
         size = source.shape[0]
         self.source_view.set_image(source)
         self.source_view.set_points(result.source_keypoints, result.source_landmarks, landmark_names)
         self.source_view.set_grid(*warped_grid(result.displacement, size))
         self.driving_view.set_image(result.driving)
         self.driving_view.set_points(result.driving_keypoints, result.driving_landmarks, landmark_names)
-        self.output_view.set_image(result.output)
-        self.output_view.set_points(result.output_keypoints, result.output_landmarks, landmark_names)
+        self.output_view.set_image(result.frame)
+        self.output_view.set_points(result.frame_keypoints, result.frame_landmarks, landmark_names)
+        height, width = result.frame.shape
+        self.output_view.set_title(f"{OUTPUT_TITLE} · {width}×{height} px")
         self.occlusion_view.set_image(result.occlusion, levels=(0.0, 1.0), colormap="inferno")
         self._apply_overlays()
 

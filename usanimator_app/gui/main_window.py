@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
 
@@ -23,6 +23,7 @@ from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 
 MENUS = ("File", "View", "Help")
+FRAME_ROOM = QSize(16, 40)  # a window manager's title bar and borders
 
 
 @dataclass
@@ -97,8 +98,14 @@ class MainWindow(QMainWindow):
         self._build_menus()
         geometry = settings.blob("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1500, 900)
+            self.resize(self.first_size())
         self.tabs.setCurrentIndex(settings.integer("window/tab", 0))
+
+    def first_size(self) -> QSize:
+        """The size of a first start: up to 1500 x 900, within the screen's free area (a 1366 x 768
+        laptop included) and leaving room for a window frame."""
+        free = self.screen().availableGeometry()
+        return QSize(min(1500, free.width() - FRAME_ROOM.width()), min(900, free.height() - FRAME_ROOM.height()))
 
     def tab(self, title: str) -> QWidget | None:
         """The tab labelled ``title`` (None when that tab is absent)."""

@@ -145,14 +145,14 @@ class MediaPanel(QGroupBox):
 class FrameView(pg.GraphicsLayoutWidget):
     """A titled image with optional keypoints, labelled landmarks and a grid drawn over it.
 
-    Points are model pixels (x, y) with (0, 0) the centre of the top-left pixel.
+    Points are image pixels (x, y) with (0, 0) the centre of the top-left pixel.
     """
 
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setBackground("k")
         self.setMinimumSize(180, 180)
-        self.addLabel(title, row=0, col=0, color="#ddd", size="10pt")
+        self.title = self.addLabel(title, row=0, col=0, color="#ddd", size="10pt")
         self.box = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.grid = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(GRID_COLOUR, width=1))
@@ -164,6 +164,10 @@ class FrameView(pg.GraphicsLayoutWidget):
         self._labels: list[pg.TextItem] = []
         self._labels_shown = 0
         self._shape: tuple[int, ...] | None = None
+
+    def set_title(self, text: str) -> None:
+        if text != self.title.text:
+            self.title.setText(text, color="#ddd", size="10pt")
 
     def set_image(self, image: np.ndarray | None, levels=(0, 255), colormap: str | None = None) -> None:
         """Show ``image`` (uint8 gray / RGB or float with ``levels``); None clears the view."""
@@ -227,7 +231,7 @@ class FrameView(pg.GraphicsLayoutWidget):
 
 
 def _centred(points: np.ndarray | None) -> np.ndarray:
-    """Model pixel centres -> ImageItem coordinates (pixel (0, 0) spans [0, 1])."""
+    """Pixel centres -> ImageItem coordinates (pixel (0, 0) spans [0, 1])."""
     if points is None:
         return np.zeros((0, 2))
     return np.asarray(points, dtype=float).reshape(-1, 2) + 0.5

@@ -1,0 +1,88 @@
+"""The Animate tab's output settings: what the output frame shows and at what size
+(``engine.animator.OutputOptions``, the GUI twin of ``usanimator animate --output-*``)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QSpinBox, QWidget
+
+from usanimator_app.engine.animator import OutputOptions
+from usanimator_app.engine.render import DEFAULT_MAX_SIDE
+from usanimator_app.gui.settings import Settings
+
+SIZES = (("native", "Native (the source's resolution)"), ("model", "Model size"), ("custom", "Custom longest side"))
+MODES = (("default", "Default (source pixels moved)"), ("generated", "Generated (paper)"), ("content", "Content decoder"))
+SIDE_RANGE = (16, 8192)  # as OutputOptions accepts
+
+
+class OutputControls(QGroupBox):
+    """Output size (native / model / N px), the longest-side cap of native output, and the mode."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Output", parent)
+        self.size = QComboBox()
+        for key, label in SIZES:
+            self.size.addItem(label, key)
+        self.size.setToolTip("Native: the source's own pixels (its content box), capped by 'Longest side at most'.\n"
+                             "Model size: the model's square scale. Custom: the longest side in pixels.")
+        self.custom = _side_spin(512, "Longest side of the output in pixels")
+        self.max_side = _side_spin(DEFAULT_MAX_SIDE, "Native output larger than this is scaled down to it")
+        self.mode = QComboBox()
+        for key, label in MODES:
+            self.mode.addItem(label, key)
+        self.mode.setToolTip("Default: the source's own pixels moved by the predicted motion, the generated frame\n"
+                             "filling what the source cannot show. Generated: the paper's generated frame.\n"
+                             "Content: the content decoder's image.")
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size, 1)
+        size_row.addWidget(self.custom)
+        form = QFormLayout(self)
+        form.addRow("Size", size_row)
+        form.addRow("Longest side at most", self.max_side)
+        form.addRow("Shows", self.mode)
+        self.size.currentIndexChanged.connect(self._update_enabled)
+        self._update_enabled()
+
+    def options(self) -> OutputOptions:
+        key = self.size.currentData()
+        size = self.custom.value() if key == "custom" else key
+        return OutputOptions(mode=self.mode.currentData(), size=size, max_side=self.max_side.value())
+
+    def set_options(self, options: OutputOptions) -> None:
+        custom = options.size not in ("native", "model")
+        self.size.setCurrentIndex(self.size.findData("custom" if custom else options.size))
+        if custom:
+            self.custom.setValue(int(options.size))
+        self.max_side.setValue(int(options.max_side))
+        self.mode.setCurrentIndex(max(0, self.mode.findData(options.mode)))
+        self._update_enabled()
+
+    def load(self, settings: Settings) -> None:
+        size = settings.text("output/size", "native")
+        mode = settings.text("output/mode", "default")
+        side = min(max(settings.integer("output/max_side", DEFAULT_MAX_SIDE), SIDE_RANGE[0]), SIDE_RANGE[1])
+        self.set_options(OutputOptions(
+            mode=mode if mode in dict(MODES) else "default",
+            size=size if size in ("native", "model") or (size.isdigit() and SIDE_RANGE[0] <= int(size) <= SIDE_RANGE[1]) else "native",
+            max_side=side,
+        ))
+
+    def save(self, settings: Settings) -> None:
+        options = self.options()
+        settings.set("output/size", str(options.size))
+        settings.set("output/max_side", options.max_side)
+        settings.set("output/mode", options.mode)
+
+    def _update_enabled(self) -> None:
+        key = self.size.currentData()
+        self.custom.setEnabled(key == "custom")
+        self.max_side.setEnabled(key == "native")
+
+
+def _side_spin(value: int, tip: str) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(*SIDE_RANGE)
+    spin.setSingleStep(64)
+    spin.setSuffix(" px")
+    spin.setValue(value)
+    spin.setToolTip(tip)
+    return spin
