@@ -1,5 +1,6 @@
-"""The Train tab: the dataset summary, a tiny training subprocess with live curves and previews,
-Stop leaving a loadable checkpoint, 'Use in Animate', and a failing run's stderr in the log."""
+"""The Train tab: dataset folders with weights and their summary, the --data / --init arguments, a tiny
+fine-tuning subprocess on two folders with live curves and previews, Resume, Stop leaving a loadable
+checkpoint, 'Use in Animate', and a failing run's stderr in the log."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from PySide6.QtWidgets import QWidget
 
 from usanimator_app.core.annotations import Annotations, save_annotations, save_split, sidecar_path
 from usanimator_app.engine.checkpoint import load_model
-from usanimator_app.gui.train_tab import TrainTab, format_speed, summarise_dataset
+from usanimator_app.engine.dataset import DataSource, parse_data_sources
+from usanimator_app.engine.pipeline import default_model_path
+from usanimator_app.gui.train_inputs import summarise_dataset
+from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab, format_speed
 
 
 def _png_clip(folder: Path, annotated: bool, frames: int = 4, seed: int = 0) -> None:
@@ -56,27 +60,60 @@ def test_dataset_summary_shows_split_counts_and_warns_about_bare_clips(open_wind
     assert summary == {"clip_a": ("train", 4, ""), "clip_b": ("train", 0, "no annotations"),
                        "clip_c": ("test", 4, ""), "clip_d": ("unused", 4, "")}
     tab = open_window(tab_factories=[TrainTab]).tab("Train")
-    assert tab.set_dataset(dataset)
-    assert tab.clip_table.rowCount() == 4 and tab.clip_table.item(1, 2).text() == "0"
-    assert "2 train, 1 test, 1 not in split.json" in tab.data_summary.text()
-    assert "4 annotated frames for training" in tab.data_summary.text()
-    assert "clip_b" in tab.data_warning.text() and "self-supervised" in tab.data_warning.text()
+    assert tab.datasets.add_folder(dataset)
+    clips = tab.datasets.clips
+    assert clips.rowCount() == 4 and clips.item(1, 1).text() == "clip_b" and clips.item(1, 3).text() == "0"
+    assert "1 folder, 4 clips: 2 train, 1 test, 1 not in split.json" in tab.datasets.summary.text()
+    assert "4 annotated frames for training" in tab.datasets.summary.text()
+    assert "clip_b" in tab.datasets.warning.text() and "self-supervised" in tab.datasets.warning.text()
     assert tab.run_folder() == dataset.parent / "runs" / "data"
     tab.set_run_folder(dataset.parent / "elsewhere")
     tab.steps.setValue(77)
     tab.window().close()
     again = open_window(tab_factories=[TrainTab]).tab("Train")  # the same settings file
-    assert again.data_edit.text() == str(dataset) and again.run_folder() == dataset.parent / "elsewhere"
-    assert again.steps.value() == 77 and again.clip_table.rowCount() == 4
+    assert again.datasets.sources() == [(dataset, 1.0)] and again.run_folder() == dataset.parent / "elsewhere"
+    assert again.steps.value() == 77 and again.datasets.clips.rowCount() == 4
     assert format_speed(120, 1000, 2.0) == "Step 120 / 1000 · 2.00 steps/s · ETA 7:20"
 
 
-def test_tiny_run_draws_curves_resumes_and_stop_leaves_a_loadable_checkpoint(open_window, qtbot, dataset, tmp_path, prompts):
+def test_folders_and_weights_become_a_dataset_file_and_init_is_the_bundled_model(open_window, dataset, tmp_path, prompts):
+    other = tmp_path / "more"
+    _png_clip(other / "clip_x", annotated=False, seed=7)  # no split.json, no sidecar
+    tab = open_window(tab_factories=[TrainTab]).tab("Train")
+    assert tab.datasets.add_folder(dataset) and tab.datasets.add_folder(other, weight=2.5)
+    assert not tab.datasets.add_folder(tmp_path / "missing") and "not found" in prompts.errors[-1]
+    assert "2 folders, 5 clips: 3 train" in tab.datasets.summary.text()
+    tab.set_run_folder(tmp_path / "run")
+
+    arguments = tab.train_arguments(resume=False)
+    data = arguments[arguments.index("--data") + 1]
+    assert data == str(tmp_path / "run" / DATASET_FILE_NAME) and arguments.count("--data") == 1
+    assert parse_data_sources(data) == [DataSource(dataset.resolve(), 1.0), DataSource(other.resolve(), 2.5)]
+    assert arguments[arguments.index("--init") + 1] == str(default_model_path())  # the default: fine-tune the bundled model
+    assert not tab.preset.isEnabled() and not tab.size.isEnabled()  # they come from the checkpoint
+    assert "--init" not in tab.train_arguments(resume=True) and "--resume" in tab.train_arguments(resume=True)
+
+    tab.fine_tune.set_choice("scratch")
+    assert "--init" not in tab.train_arguments(resume=False) and tab.size.isEnabled()
+    tab.datasets.folders.selectRow(0)
+    tab.datasets.remove_selected()
+    assert [path for path, _ in tab.datasets.sources()] == [other]
+    assert parse_data_sources(tab.train_arguments(resume=False)[4]) == [DataSource(other.resolve(), 2.5)]
+    tab.fine_tune.set_choice("file", tmp_path / "no_such.pt")
+    assert not tab.start() and "Choose the checkpoint to fine-tune from" in prompts.errors[-1]
+
+
+def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_window, qtbot, dataset, tmp_path, prompts,
+                                                                      tiny_checkpoint):
     loaded: list[Path] = []
     window = open_window(tab_factories=[_animate_stub(loaded), TrainTab])
     tab = window.tab("Train")
     window.tabs.setCurrentWidget(tab)
-    tab.set_dataset(dataset)
+    other = tmp_path / "more"
+    _png_clip(other / "clip_x", annotated=False, seed=7)
+    tab.datasets.add_folder(dataset)
+    tab.datasets.add_folder(other, weight=0.5)
+    tab.fine_tune.set_choice("file", tiny_checkpoint)
     tab.preset.setCurrentIndex(tab.preset.findData("ptg"))
     tab.size.setCurrentIndex(tab.size.findData("tiny"))
     tab.steps.setValue(3)
@@ -85,8 +122,9 @@ def test_tiny_run_draws_curves_resumes_and_stop_leaves_a_loadable_checkpoint(ope
     tab.sample_every.setValue(1)
     tab.set_run_folder(tmp_path / "run")
     arguments = tab.train_arguments(resume=False)
-    assert arguments[:3] == ["-m", "usanimator_app", "train"] and arguments[-2:] == ["--progress", "json"]
+    assert arguments[:3] == ["-m", "usanimator_app", "train"] and arguments[-4:-2] == ["--progress", "json"]
     assert arguments[arguments.index("--size") + 1] == "tiny" and arguments[arguments.index("--steps") + 1] == "3"
+    assert arguments[arguments.index("--init") + 1] == str(tiny_checkpoint)
 
     reports = []
     tab.report_received.connect(reports.append)
@@ -100,8 +138,11 @@ def test_tiny_run_draws_curves_resumes_and_stop_leaves_a_loadable_checkpoint(ope
     assert [p.name for p in tab.checkpoint_files()] == ["step_0000003.pt"] and tab.checkpoints.count() == 1
     assert not tab.start() and "already holds a run" in prompts.errors[-1]
 
-    tab.steps.setValue(500)  # resume towards 500 steps, then stop
+    assert load_model(tab.checkpoint_files()[0])[0].train.init_from == str(tiny_checkpoint)
+
+    tab.steps.setValue(500)  # resume towards 500 steps (without --init), then stop
     assert tab.resume()
+    assert "--init" not in tab.log.toPlainText().splitlines()[-1] and "--resume" in tab.log.toPlainText()
     qtbot.waitUntil(lambda: len(tab.history["total_g"][0]) >= 5, timeout=120000)
     assert tab.history["total_g"][0][:5] == [1, 2, 3, 4, 5]  # the earlier curve continues
     assert tab.status_label.text().startswith("Step ") and "steps/s" in tab.status_label.text()
@@ -120,7 +161,7 @@ def test_tiny_run_draws_curves_resumes_and_stop_leaves_a_loadable_checkpoint(ope
 
 def test_a_failing_trainer_shows_its_stderr_and_the_window_stays(open_window, qtbot, dataset, tmp_path, monkeypatch):
     tab = open_window(tab_factories=[TrainTab]).tab("Train")
-    tab.set_dataset(dataset)
+    tab.datasets.add_folder(dataset)
     tab.set_run_folder(tmp_path / "run")
     script = ("import sys; print('{\"step\": 0, \"total\": 3, \"losses\": {}, \"message\": \"device: cpu\"}'); "
               "print('not json'); sys.stderr.write('usanimator train: error: boom\\n'); sys.exit(2)")

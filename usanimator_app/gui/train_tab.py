@@ -1,9 +1,11 @@
-"""The Train tab: pick a dataset folder, set up a run, train in a ``usanimator train`` subprocess and
-watch it: loss curves, speed, preview images, checkpoints; hand a checkpoint to the Animate tab.
+"""The Train tab: pick dataset folders and weights, the checkpoint to fine-tune from, set up a run,
+train in a ``usanimator train`` subprocess and watch it: loss curves, speed, preview images,
+checkpoints; hand a checkpoint to the Animate tab.
 
-Training runs as ``python -m usanimator_app train ... --progress json`` (a crash cannot take the
-window down); each stdout line is one JSON report, stderr lines go to the log pane. Stop sends
-SIGTERM, on which the trainer saves a checkpoint after the current step and exits.
+Training runs as ``python -m usanimator_app train --data RUN/gui_dataset.yaml [--init CKPT] ...
+--progress json`` (a crash cannot take the window down); each stdout line is one JSON report,
+stderr lines go to the log pane. Stop sends SIGTERM, on which the trainer saves a checkpoint after
+the current step and exits.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, Signal
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -34,20 +34,16 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 
-from usanimator_app.core.annotations import SPLIT_FILE_NAME, load_annotations, load_split, sidecar_path
-from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine.config import PRESETS, SIZES
-from usanimator_app.engine.dataset import find_clips
 from usanimator_app.engine.trainer import CHECKPOINT_DIR
 from usanimator_app.gui.main_window import TabContext
+from usanimator_app.gui.train_inputs import DatasetPanel, FineTuneChoice
 
 PRESET_NOTES = {
     "fomm": "keypoints only (FOMM)",
@@ -58,39 +54,7 @@ PRESET_NOTES = {
 SAMPLE_NAMES = ("source", "driving", "content", "texture", "final", "occlusion")
 SAMPLE_SIZE = 120
 STOP_WAIT_MS = 30000  # on closing the window: how long the trainer may take to save its checkpoint
-
-
-@dataclass
-class ClipSummary:
-    """One clip of a dataset folder, as the trainer will see it."""
-
-    name: str
-    split: str  # 'train' | 'test' | 'unused' (not listed in split.json)
-    annotated: int  # frames with at least one confirmed point
-    problem: str  # '' | 'no annotations' | 'unreadable annotations: ...'
-
-
-def summarise_dataset(folder: Path) -> list[ClipSummary]:
-    """The clips of a dataset folder with their split and annotated frame count (sidecars only)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserInputError(f"{folder}: dataset folder not found")
-    split = load_split(folder) if (folder / SPLIT_FILE_NAME).exists() else None
-    summaries = []
-    for clip in find_clips(folder):
-        role = "train" if split is None or clip.name in split["train"] else "test" if clip.name in split["test"] else "unused"
-        sidecar, annotated, problem = sidecar_path(clip), 0, ""
-        if not sidecar.exists():
-            problem = "no annotations"
-        else:
-            try:
-                annotated = len(load_annotations(sidecar).annotated_frames())
-            except UserInputError as exc:
-                problem = f"unreadable annotations: {exc}"
-            if annotated == 0 and not problem:
-                problem = "no annotations"
-        summaries.append(ClipSummary(clip.name, role, annotated, problem))
-    return summaries
+DATASET_FILE_NAME = "gui_dataset.yaml"  # in the run folder: the listed folders and weights, for --data
 
 
 def format_speed(step: int, total: int, rate: float | None) -> str:
@@ -130,33 +94,8 @@ class TrainTab(QWidget):
     # ------------------------------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        self.data_edit = QLineEdit()
-        self.data_edit.setReadOnly(True)
-        self.data_edit.setPlaceholderText("A folder of clips with annotation sidecars and split.json")
-        self.data_button = QPushButton("Choose…")
-        self.clip_table = QTableWidget(0, 3)
-        self.clip_table.setHorizontalHeaderLabels(["Clip", "Split", "Annotated frames"])
-        self.clip_table.verticalHeader().hide()
-        self.clip_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.clip_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        header = self.clip_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.data_summary = QLabel("")
-        self.data_summary.setWordWrap(True)
-        self.data_warning = QLabel("")
-        self.data_warning.setWordWrap(True)
-        self.data_warning.setStyleSheet("color: #c90")
-        data_row = QHBoxLayout()
-        data_row.addWidget(self.data_edit, 1)
-        data_row.addWidget(self.data_button)
-        data_box = QGroupBox("Dataset")
-        data_layout = QVBoxLayout(data_box)
-        data_layout.addLayout(data_row)
-        data_layout.addWidget(self.clip_table, 1)
-        data_layout.addWidget(self.data_summary)
-        data_layout.addWidget(self.data_warning)
+        self.datasets = DatasetPanel(self._settings, self._prompts)
+        self.fine_tune = FineTuneChoice(self._settings, self._prompts)
 
         self.preset = QComboBox()
         for name in PRESETS:
@@ -198,6 +137,7 @@ class TrainTab(QWidget):
         form = QFormLayout(run_box)
         form.addRow("Preset", self.preset)
         form.addRow("Size", self.size)
+        form.addRow("Fine-tune from", self.fine_tune)
         form.addRow("Steps", self.steps)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.learning_rate)
@@ -210,7 +150,7 @@ class TrainTab(QWidget):
         left.setFixedWidth(420)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 4, 0)
-        left_layout.addWidget(data_box, 1)
+        left_layout.addWidget(self.datasets, 1)
         left_layout.addWidget(run_box)
 
         self.status_label = QLabel("Not running")
@@ -270,7 +210,8 @@ class TrainTab(QWidget):
         layout.addWidget(left)
         layout.addLayout(right, 1)
 
-        self.data_button.clicked.connect(self._choose_data_dialog)
+        self.datasets.changed.connect(self._datasets_changed)
+        self.fine_tune.changed.connect(self._update_controls)
         self.run_button.clicked.connect(self._choose_run_dialog)
         self.run_edit.editingFinished.connect(lambda: self.set_run_folder(self.run_edit.text()))
         self.start_button.clicked.connect(self.start)
@@ -290,9 +231,7 @@ class TrainTab(QWidget):
         run = settings.text("train/run")  # before the dataset, which would suggest another folder
         if run:
             self.set_run_folder(run)
-        data = settings.text("train/data")
-        if data and Path(data).is_dir():
-            self.set_dataset(Path(data))
+        self.datasets.restore()
         self._update_controls()
 
     def _save_settings(self) -> None:
@@ -308,52 +247,13 @@ class TrainTab(QWidget):
 
     # ------------------------------------------------------------------------------------ dataset
 
-    def set_dataset(self, folder: Path) -> bool:
-        """Show a dataset folder's clips, split and annotated frames; False (with a message) when unusable."""
-        folder = Path(folder)
-        try:
-            clips = summarise_dataset(folder)
-        except UserInputError as exc:
-            self._prompts.error(str(exc))
-            return False
-        self._settings.set("train/data", str(folder))
-        self.data_edit.setText(str(folder))
-        self.clip_table.setRowCount(len(clips))
-        for row, clip in enumerate(clips):
-            count = QTableWidgetItem(str(clip.annotated) if not clip.problem.startswith("unreadable") else "?")
-            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            for column, item in enumerate((QTableWidgetItem(clip.name), QTableWidgetItem(clip.split), count)):
-                item.setToolTip(clip.problem)
-                self.clip_table.setItem(row, column, item)
-        roles = {role: [c for c in clips if c.split == role] for role in ("train", "test", "unused")}
-        split_text = (f"{len(roles['train'])} train, {len(roles['test'])} test"
-                      + (f", {len(roles['unused'])} not in split.json" if roles["unused"] else "")
-                      if (folder / SPLIT_FILE_NAME).exists() else "no split.json: every clip trains")
-        annotated = sum(c.annotated for c in roles["train"])
-        self.data_summary.setText(f"{len(clips)} clips ({split_text}); {annotated} annotated frames for training.")
-        warnings = []
-        bare = [c.name for c in roles["train"] if c.problem == "no annotations"]
-        if bare:
-            warnings.append(f"{len(bare)} training clip{'s' if len(bare) > 1 else ''} without annotations "
-                            f"({', '.join(bare[:5])}{'…' if len(bare) > 5 else ''}): they still train the "
-                            "self-supervised parts (keypoints, motion, generator), not the landmark heads.")
-        broken = [c.name for c in clips if c.problem.startswith("unreadable")]
-        if broken:
-            warnings.append(f"Unreadable annotations in {', '.join(broken)}: training stops on them; "
-                            "fix them in the Annotate tab.")
-        if not clips:
-            warnings.append("No clips (videos, DICOM files or image folders) in this folder.")
-        self.data_warning.setText(" ".join(warnings))
-        if not self.run_edit.text():
-            self.set_run_folder(folder.parent / "runs" / folder.name)
+    def _datasets_changed(self) -> None:
+        """Suggest ``runs/<name>`` beside the first dataset folder when no run folder is chosen."""
+        sources = self.datasets.sources()
+        if sources and not self.run_edit.text():
+            first = sources[0][0]
+            self.set_run_folder(first.parent / "runs" / first.name)
         self._update_controls()
-        return True
-
-    def _choose_data_dialog(self) -> None:
-        folder = self._prompts.folder("Dataset folder", self._settings.folder("train_data"))
-        if folder:
-            self._settings.set_folder("train_data", folder)
-            self.set_dataset(folder)
 
     # --------------------------------------------------------------------------------- run folder
 
@@ -414,10 +314,14 @@ class TrainTab(QWidget):
     # ------------------------------------------------------------------------------------ process
 
     def train_arguments(self, resume: bool) -> list[str]:
-        """The ``usanimator train`` command line (after the Python executable)."""
+        """The ``usanimator train`` command line (after the Python executable); writes the dataset
+        file it names (the listed folders and weights) into the run folder. A new run fine-tunes
+        from the chosen checkpoint (``--init``); Resume continues its own checkpoint instead."""
+        data = self.datasets.write_dataset_file(self.run_folder() / DATASET_FILE_NAME)
+        init = None if resume else self.fine_tune.init_path()
         arguments = [
             "-m", "usanimator_app", "train",
-            "--data", self.data_edit.text(),
+            "--data", str(data),
             "--preset", self.preset.currentData(),
             "--size", self.size.currentData(),
             "--out", str(self.run_folder()),
@@ -428,7 +332,7 @@ class TrainTab(QWidget):
             "--sample-every", str(self.sample_every.value()),
             "--progress", "json",
         ]
-        return arguments + (["--resume"] if resume else [])
+        return arguments + (["--init", str(init)] if init is not None else []) + (["--resume"] if resume else [])
 
     def start(self) -> bool:
         """Start a new run in the run folder; False (with a message) when something is missing."""
@@ -474,8 +378,8 @@ class TrainTab(QWidget):
     def _launch_problem(self, resume: bool) -> str:
         if self.running:
             return "Training is already running."
-        if not self.data_edit.text():
-            return "Choose a dataset folder first."
+        if not self.datasets.sources():
+            return "Add a dataset folder first."
         if self.run_folder() is None:
             return "Choose a run folder first."
         has_run = bool(self.checkpoint_files())
@@ -483,7 +387,7 @@ class TrainTab(QWidget):
             return f"{self.run_folder()}: nothing to resume (no checkpoints yet). Start a new run instead."
         if not resume and has_run:
             return f"{self.run_folder()} already holds a run: Resume it, or choose another run folder."
-        return ""
+        return "" if resume else self.fine_tune.problem()
 
     def stop(self) -> None:
         """Ask the trainer to stop: it saves a checkpoint after the current step, then exits."""
@@ -647,12 +551,17 @@ class TrainTab(QWidget):
 
     def _update_controls(self) -> None:
         running = self.running
-        for widget in (self.data_button, self.preset, self.size, self.steps, self.batch, self.learning_rate,
+        for widget in (self.datasets, self.fine_tune, self.steps, self.batch, self.learning_rate,
                        self.device, self.sample_every, self.run_edit, self.run_button):
             widget.setEnabled(not running)
+        fine_tuning = self.fine_tune.init_path() is not None
+        for widget in (self.preset, self.size):  # a fine-tuned run keeps its checkpoint's preset and size
+            widget.setEnabled(not running and not fine_tuning)
+            widget.setToolTip("From the checkpoint fine-tuned from" if fine_tuning else "")
         has_run = bool(self.checkpoints.count())
-        self.start_button.setEnabled(not running and bool(self.data_edit.text()))
-        self.resume_button.setEnabled(not running and has_run and bool(self.data_edit.text()))
+        has_data = bool(self.datasets.sources())
+        self.start_button.setEnabled(not running and has_data)
+        self.resume_button.setEnabled(not running and has_run and has_data)
         self.stop_button.setEnabled(running and not self._stopping)
         self.use_button.setEnabled(has_run)
 
