@@ -27,6 +27,19 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
     parser.add_argument("--reference", default="first", help="reference driving frame: first | best | INDEX")
     parser.add_argument("--gain", type=float, default=1.0, help="motion gain (1 = as driven)")
     parser.add_argument("--max-frames", type=int, default=None, help="animate at most N driving frames")
+    parser.add_argument(
+        "--output-size",
+        default="native",
+        help="native (the source's own resolution, capped by --max-side; default) | model (the model's size) | N (longest side in px)",
+    )
+    parser.add_argument("--max-side", type=int, default=1024, help="longest side of native output in px (default 1024)")
+    parser.add_argument(
+        "--output-mode",
+        default="default",
+        choices=("default", "generated", "content"),
+        help="default: the source's pixels moved by the motion, the generated frame filling occlusions; "
+        "generated: the paper's generated frame; content: its content decoder's image",
+    )
     parser.add_argument("--layout", default="output", choices=("output", "side-by-side", "overlays"))
     parser.add_argument("--fps", type=float, default=None, help="output fps (default: the driving clip's, else 20)")
     parser.add_argument("--no-caption", action="store_true", help="leave out the burned-in SYNTHETIC caption")
@@ -46,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from usanimator_app.core.compose import compose_frame
     from usanimator_app.core.export import Mp4Writer, write_png_sequence
     from usanimator_app.core.media import open_media
-    from usanimator_app.engine.animator import Animator, MotionOptions
+    from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
     from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
     from usanimator_app.commands.validate import check_animate_args
 
@@ -64,22 +77,23 @@ def run(args: argparse.Namespace) -> int:
     options = MotionOptions(
         relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain
     )
+    output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side)
     fps = args.fps or driving_media.info.fps or 20.0
     total = len(driving)
 
     def frames():
         started = time.perf_counter()
-        for result in animator.animate(source.model_frame, driving, options):
+        for result in animator.animate(source.model_frame, driving, options, native=source.native, output=output):
             done = result.index + 1
             rate = done / max(time.perf_counter() - started, 1e-9)
             print(f"\rframe {done}/{total}  {rate:.1f} frames/s  ETA {(total - done) / rate:.0f} s", end="", file=sys.stderr, flush=True)
             yield compose_frame(
-                result.output,
+                result.frame,
                 result.driving,
                 layout=args.layout,
                 caption=not args.no_caption,
-                keypoints=result.output_keypoints,
-                landmarks=result.output_landmarks,
+                keypoints=result.frame_keypoints,
+                landmarks=result.frame_landmarks,
                 landmark_names=animator.landmark_names,
             )
 

@@ -55,7 +55,7 @@ def compose_frame(
     landmarks: np.ndarray | None = None,
     landmark_names: tuple[str, ...] = (),
 ) -> np.ndarray:
-    """One export frame (H, W') RGB uint8 from the model-space output (and driving) frames.
+    """One export frame (H, W') RGB uint8 from the output frame (and the driving frame, scaled to its height).
 
     ``output``: output only; ``side-by-side``: driving | output; ``overlays``: driving | output with
     the keypoints/landmarks of the output drawn on it.
@@ -68,5 +68,9 @@ def compose_frame(
     if layout == "output" or driving is None:
         frame = right
     else:
-        frame = np.concatenate([_rgb(driving), np.zeros((right.shape[0], 4, 3), np.uint8), right], axis=1)
+        left = _rgb(driving)
+        if left.shape[0] != right.shape[0]:  # a model-size driving frame beside a native-size output
+            width = max(1, round(left.shape[1] * right.shape[0] / left.shape[0]))
+            left = cv2.resize(left, (width, right.shape[0]), interpolation=cv2.INTER_LINEAR)
+        frame = np.concatenate([left, np.zeros((right.shape[0], 4, 3), np.uint8), right], axis=1)
     return add_caption(frame) if caption else frame

@@ -90,13 +90,40 @@ class FrameGeometry:
                 f"{self.original_size[0]}x{self.original_size[1]}"
             )
         x0, y0, x1, y1 = self.crop
-        interpolation = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-        # dsize=(0, 0) with fx = fy = scale makes cv2 sample at exactly (i + 0.5) / scale - 0.5.
-        resized = cv2.resize(gray[y0:y1, x0:x1], (0, 0), fx=self.scale, fy=self.scale, interpolation=interpolation)
+        return self.crop_to_model(gray[y0:y1, x0:x1])
+
+    @property
+    def resized_size(self) -> tuple[int, int]:
+        """(width, height) of the crop inside the model image (the rest is black padding)."""
+        x0, y0, x1, y1 = self.crop
+        return int(np.rint((x1 - x0) * self.scale)), int(np.rint((y1 - y0) * self.scale))
+
+    def crop_to_model(self, cropped: np.ndarray) -> np.ndarray:
+        """The content box as an image of any resolution (h, w) uint8 -> model image (size, size) uint8.
+
+        At the original resolution this is exactly :meth:`to_model`; other resolutions (e.g. an
+        output rendered at a capped size) are resized to the same place.
+        """
+        x0, y0, x1, y1 = self.crop
+        width, height = self.resized_size
+        native = cropped.shape[:2] == (y1 - y0, x1 - x0)
+        scale = self.scale if native else width / cropped.shape[1]
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        if native:
+            # dsize=(0, 0) with fx = fy = scale makes cv2 sample at exactly (i + 0.5) / scale - 0.5.
+            resized = cv2.resize(cropped, (0, 0), fx=self.scale, fy=self.scale, interpolation=interpolation)
+        else:
+            resized = cv2.resize(cropped, (width, height), interpolation=interpolation)
         model = np.zeros((self.size, self.size), np.uint8)
         pad_x, pad_y = self.pad
         model[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized
         return model
+
+    def model_content(self, model_image: np.ndarray) -> np.ndarray:
+        """The content box of a model image (size, size) -> (h, w), padding removed."""
+        width, height = self.resized_size
+        pad_x, pad_y = self.pad
+        return model_image[pad_y:pad_y + height, pad_x:pad_x + width]
 
     def points_to_model(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) original-frame pixels (x, y) -> (N, 2) model-image pixels (float64)."""

@@ -1,12 +1,17 @@
 """Streaming animation: one result per driving frame (paper Fig. 1; FOMM's animate loop).
 
 The source frame's keypoints and encoding are computed once; each driving frame then costs one
-keypoint detection, one dense-motion pass and one generator pass. Memory stays flat in clip
-length because frames are consumed and results yielded one at a time.
+keypoint detection, one dense-motion pass and one generator pass at the model's resolution, and
+the rendering of the output frame (``engine.render``): by default the source's own pixels moved by
+the predicted motion at the source's resolution, the generated frame filling what the occlusion
+map says the source cannot show. Memory stays flat in clip length because frames are consumed and
+results yielded one at a time.
 
     animator = Animator("models/usanimator-ptg-cpu128.pt")
-    for result in animator.animate(source_uint8, driving_frames_uint8, MotionOptions()):
-        ...  # result.output (S, S) uint8, keypoints, occlusion, deformation
+    source = load_source_frame("still.png", animator.image_size)          # engine.pipeline
+    for result in animator.animate(source.model_frame, driving_frames, MotionOptions(),
+                                   native=(source.gray, source.geometry)):
+        ...  # result.frame (H, W) uint8 at the source's resolution; result.output (S, S) the paper's frame
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import numpy as np
 import torch
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.coords import normalized_to_pixels
 from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
+from usanimator_app.engine.render import DEFAULT_MAX_SIDE, NativeRenderer, output_geometry
 from usanimator_app.nets.blocks import make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -38,12 +45,47 @@ class MotionOptions:
     gain: float = 1.0
 
 
+OUTPUT_MODES = ("default", "generated", "content")
+
+
+@dataclass
+class OutputOptions:
+    """What ``FrameResult.frame`` shows, and at what size.
+
+    ``mode``: 'default' (the source's pixels moved by the motion, the generated frame filling
+    occlusions), 'generated' (the paper's generated frame G_f) or 'content' (the content decoder's
+    image), each resampled to the output grid. ``size``: 'native' (the source's content box at its
+    own resolution, longest side at most ``max_side``), 'model' (the model's scale) or N (longest side N px).
+    """
+
+    mode: str = "default"
+    size: str | int = "native"
+    max_side: int = DEFAULT_MAX_SIDE
+
+    def __post_init__(self) -> None:
+        if self.mode not in OUTPUT_MODES:
+            raise UserInputError(f"unknown output mode {self.mode!r}; choose one of {', '.join(OUTPUT_MODES)}")
+        if self.size not in ("native", "model"):
+            try:
+                self.size = int(self.size)
+            except (TypeError, ValueError):
+                raise UserInputError(f"output size must be native, model or a number of pixels, not {self.size!r}") from None
+            if not 16 <= self.size <= 8192:
+                raise UserInputError(f"output size {self.size} px is out of range (16 ... 8192)")
+        if not 16 <= int(self.max_side) <= 8192:
+            raise UserInputError(f"the longest output side {self.max_side} px is out of range (16 ... 8192)")
+
+
 @dataclass
 class FrameResult:
-    """One animated frame; images are model-space (S, S), points are model pixels (x, y)."""
+    """One animated frame. ``frame`` is the output at the output grid (see :class:`OutputOptions`),
+    ``frame_*`` points are its pixels; the other images are model-space (S, S), points model pixels (x, y)."""
 
     index: int  # driving frame index
-    output: np.ndarray  # (S, S) uint8, the generated frame
+    frame: np.ndarray  # (H, W) uint8, the output frame at the output grid (native resolution by default)
+    frame_keypoints: np.ndarray  # (K, 2) output_keypoints in frame pixels
+    frame_landmarks: np.ndarray  # (L, 2) output_landmarks in frame pixels
+    output: np.ndarray  # (S, S) uint8, the generated frame (the paper's output)
     content: np.ndarray  # (S, S) uint8, the content decoder's image
     texture: np.ndarray | None  # (S, S) uint8, texture residual + 0.5 (None with one decoder)
     driving: np.ndarray  # (S, S) uint8, the driving frame as the model saw it
@@ -69,6 +111,11 @@ def _to_tensor(frame: np.ndarray, size: int, device: torch.device) -> torch.Tens
 
 def _uint8(image: torch.Tensor) -> np.ndarray:
     return (image[0, 0].float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def _identity_geometry(size: int) -> FrameGeometry:
+    """The geometry of a frame that already is the (size, size) model image."""
+    return FrameGeometry(crop=(0, 0, size, size), scale=1.0, pad=(0, 0), size=size, original_size=(size, size))
 
 
 class Animator:
@@ -119,17 +166,26 @@ class Animator:
         driving_frames: Iterable[np.ndarray],
         options: MotionOptions | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        native: tuple[np.ndarray, FrameGeometry] | None = None,
+        output: OutputOptions | None = None,
     ) -> Iterator[FrameResult]:
         """Yield one :class:`FrameResult` per driving frame (S, S) uint8; stops when ``should_stop()``.
 
-        ``options.reference`` 'best' needs the driving frames twice: pass a re-iterable (a list or
-        a ``MediaSource``-backed iterable), or resolve it first with :meth:`find_best_reference`.
+        ``native``: the source as stored, in gray (H0, W0) uint8, and the geometry that made
+        ``source_frame`` from it; the output is then rendered on the source's own pixels. Without
+        it the model-size ``source_frame`` is the source. ``options.reference`` 'best' needs the
+        driving frames twice: pass a re-iterable (a list or a ``MediaSource``-backed iterable), or
+        resolve it first with :meth:`find_best_reference`.
         """
         options = options or MotionOptions()
+        output = output or OutputOptions()
         reference_kp = self._reference_keypoints(source_frame, driving_frames, options)
         size = self.image_size
         model = self.model
         identity_grid = None
+        source_gray, geometry = native if native is not None else (np.asarray(source_frame), _identity_geometry(size))
+        grid = output_geometry(geometry, output.size, output.max_side)
+        renderer = NativeRenderer(source_gray, geometry, grid, self.device)
         with inference_autocast(self.device, self.fast_precision):
             source = _to_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
@@ -148,13 +204,28 @@ class Animator:
                     else driving_kp
                 )
                 motion, generated = model.animate_step(source, source_features, source_kp, motion_kp)
+                if not bool(torch.isfinite(generated.prediction).all()):
+                    raise UserInputError(
+                        f"{self.checkpoint_path}: the model produced non-finite values at driving frame {index}; "
+                        "the checkpoint is broken - retrain it or choose another model"
+                    )
+                if output.mode == "default":
+                    frame_image = renderer.render(motion, generated.prediction)[0]
+                else:
+                    image = generated.prediction if output.mode == "generated" else generated.content
+                    frame_image = renderer.resample(image)
                 if identity_grid is None:
                     identity_grid = make_coordinate_grid(*motion.deformation.shape[1:3], self.device)
                 displacement = (motion.deformation[0].float() - identity_grid) * ((size - 1) / 2.0)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
+                output_keypoints = self.to_pixels(motion_kp.keypoints)
+                output_landmarks = self.to_pixels(motion_kp.landmarks)
                 yield FrameResult(
                     index=index,
+                    frame=_uint8(frame_image),
+                    frame_keypoints=grid.points_from_model(geometry, output_keypoints).astype(np.float32),
+                    frame_landmarks=grid.points_from_model(geometry, output_landmarks).astype(np.float32),
                     output=_uint8(generated.prediction),
                     content=_uint8(generated.content),
                     texture=None if generated.texture is None else _uint8(generated.texture + 0.5),
@@ -163,8 +234,8 @@ class Animator:
                     driving_keypoints=self.to_pixels(driving_kp.keypoints),
                     source_landmarks=self.to_pixels(source_kp.landmarks),
                     driving_landmarks=self.to_pixels(driving_kp.landmarks),
-                    output_keypoints=self.to_pixels(motion_kp.keypoints),
-                    output_landmarks=self.to_pixels(motion_kp.landmarks),
+                    output_keypoints=output_keypoints,
+                    output_landmarks=output_landmarks,
                     occlusion=motion.occlusion[0, 0].float().cpu().numpy(),
                     displacement=displacement.cpu().numpy(),
                     seconds=time.perf_counter() - started,

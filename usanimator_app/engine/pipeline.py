@@ -2,7 +2,7 @@
 
     source = load_source_frame("source.dcm", size=animator.image_size)
     driving = DrivingFrames(open_media("clip.mp4"), size=animator.image_size, max_frames=100)
-    for result in animator.animate(source.model_frame, driving, options): ...
+    for result in animator.animate(source.model_frame, driving, options, native=source.native): ...
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ class SourceFrame:
     original: np.ndarray  # the frame as stored (uint8 (H, W) or (H, W, 3)), for display
     geometry: FrameGeometry  # original pixels <-> model pixels
     model_frame: np.ndarray  # (S, S) uint8, what the model sees
+    gray: np.ndarray  # (H, W) uint8, the frame as stored in gray: the pixels the output is rendered on
+
+    @property
+    def native(self) -> tuple[np.ndarray, FrameGeometry]:
+        """What ``Animator.animate(..., native=...)`` takes to render at the source's resolution."""
+        return self.gray, self.geometry
 
 
 def load_source_frame(path: str | Path, size: int, index: int = 0) -> SourceFrame:
@@ -39,7 +45,7 @@ def load_source_frame(path: str | Path, size: int, index: int = 0) -> SourceFram
     original = media.read_frame(index)
     gray = to_gray_uint8(original)
     geometry = fit_geometry(gray, size=size, crop_borders=True)
-    return SourceFrame(media, index, original, geometry, geometry.to_model(gray))
+    return SourceFrame(media, index, original, geometry, geometry.to_model(gray), gray)
 
 
 class DrivingFrames:

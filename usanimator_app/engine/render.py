@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from usanimator_app.core.preprocess import FrameGeometry
-from usanimator_app.nets.blocks import sample
+from usanimator_app.nets.blocks import make_coordinate_grid, sample
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
 DEFAULT_MAX_SIDE = 1024
@@ -126,12 +126,21 @@ class NativeRenderer:
         self._scale = torch.tensor([scale_x, scale_y], device=device)
         self._offset = torch.tensor([offset_x, offset_y], device=device)
 
+    def resample(self, image: torch.Tensor) -> torch.Tensor:
+        """A model-size image (1, C, S, S) -> (1, C, H, W) at the output grid (bilinear)."""
+        return sample(image.float(), self.model_grid, padding_mode="border").clamp_(0.0, 1.0)
+
     def render(self, motion: DenseMotionOutput, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """motion of one frame (batch 1), fill (1, 1, S, S) -> (frame, occlusion), each (1, 1, H, W) in [0, 1]."""
-        maps = torch.cat([motion.deformation.permute(0, 3, 1, 2).float(), motion.occlusion.float()], dim=1)
-        maps = sample(maps, self.model_grid, padding_mode="border")  # (1, 3, H, W)
-        fill_native = sample(fill.float(), self.model_grid, padding_mode="border")
-        source_grid = maps[:, :2].permute(0, 2, 3, 1) * self._scale + self._offset
+        # Resample the displacement (deformation - identity), not the deformation itself, so that
+        # output pixels beyond the model image's outermost pixel centres extrapolate the identity.
+        height, width = motion.deformation.shape[1:3]
+        identity = make_coordinate_grid(height, width, motion.deformation.device)
+        displacement = (motion.deformation.float() - identity).permute(0, 3, 1, 2)
+        maps = sample(torch.cat([displacement, motion.occlusion.float()], dim=1), self.model_grid, padding_mode="border")
+        fill_native = self.resample(fill)
+        source_model = self.model_grid + maps[:, :2].permute(0, 2, 3, 1)  # (1, H, W, 2) model-normalised
+        source_grid = source_model * self._scale + self._offset
         warped = sample(self.source, source_grid, padding_mode="border")
         occlusion = maps[:, 2:3]
         frame = occlusion * warped + (1.0 - occlusion) * fill_native

@@ -242,3 +242,53 @@ def resize_bilinear_tf_legacy(x: torch.Tensor, size: tuple[int, int]) -> torch.T
     x = x.index_select(2, lo) * (1 - frac).view(1, 1, -1, 1) + x.index_select(2, hi) * frac.view(1, 1, -1, 1)
     lo, hi, frac = axis_weights(w, out_w)
     return x.index_select(3, lo) * (1 - frac).view(1, 1, 1, -1) + x.index_select(3, hi) * frac.view(1, 1, 1, -1)
+
+
+def carry_points(displacement: np.ndarray, points: np.ndarray, size: int) -> np.ndarray:
+    """Where the predicted motion puts source points in the output: (L, 2) model pixels -> (L, 2).
+
+    ``displacement`` (h, w, 2): for each output pixel of an (h, w) grid spanning the (size, size)
+    model image, where it samples the source minus itself, in model pixels (``FrameResult.displacement``).
+    The motion maps output -> source, so a source point s is carried to the output position p with
+    p + displacement(p) = s: the nearest grid point, then Newton steps on the bilinear field.
+    """
+    height, width = displacement.shape[:2]
+    step_x, step_y = (size - 1) / (width - 1), (size - 1) / (height - 1)
+    xs, ys = np.meshgrid(np.arange(width) * step_x, np.arange(height) * step_y)
+    sampled = np.stack([xs, ys], axis=-1) + displacement  # (h, w, 2) source position of each grid point
+    carried = []
+    for target in np.asarray(points, np.float64):
+        row, col = np.unravel_index(np.argmin(((sampled - target) ** 2).sum(axis=-1)), (height, width))
+        p = np.array([col * step_x, row * step_y])
+        for _ in range(5):
+            gx, gy = p[0] / step_x, p[1] / step_y
+            c0, r0 = int(np.clip(np.floor(gx), 0, width - 2)), int(np.clip(np.floor(gy), 0, height - 2))
+            fx, fy = gx - c0, gy - r0
+            d00, d01, d10, d11 = displacement[r0, c0], displacement[r0, c0 + 1], displacement[r0 + 1, c0], displacement[r0 + 1, c0 + 1]
+            value = p + (1 - fy) * ((1 - fx) * d00 + fx * d01) + fy * ((1 - fx) * d10 + fx * d11)
+            d_dx = ((1 - fy) * (d01 - d00) + fy * (d11 - d10)) / step_x
+            d_dy = ((1 - fx) * (d10 - d00) + fx * (d11 - d01)) / step_y
+            jacobian = np.eye(2) + np.stack([d_dx, d_dy], axis=1)
+            try:
+                p = p - np.linalg.solve(jacobian, value - target)
+            except np.linalg.LinAlgError:
+                break
+        carried.append(p)
+    return np.array(carried, dtype=np.float64).reshape(-1, 2)
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    feats_a: np.ndarray,
+    feats_b: np.ndarray,
+    repeats: int = 100,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``statistic(a, b)``, resampling the rows of both sets."""
+    rng = np.random.default_rng(seed)
+    values = [
+        statistic(feats_a[rng.integers(0, len(feats_a), len(feats_a))], feats_b[rng.integers(0, len(feats_b), len(feats_b))])
+        for _ in range(repeats)
+    ]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)

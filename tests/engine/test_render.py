@@ -1,0 +1,89 @@
+"""engine.render: the default output on the source's own pixels, at the source's resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from usanimator_app.core.preprocess import fit_geometry
+from usanimator_app.engine.render import NativeRenderer, composite_at_model_size, output_geometry
+from usanimator_app.nets.blocks import make_coordinate_grid
+from usanimator_app.nets.dense_motion import DenseMotionOutput
+
+MODEL_SIZE = 64
+
+
+def _source(height: int = 90, width: int = 150, seed: int = 0) -> np.ndarray:
+    """A non-square frame: a textured content box inside black borders, smooth enough to interpolate."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((height, width), np.uint8)
+    yy, xx = np.mgrid[0 : height - 20, 0 : width - 30]
+    content = 120 + 60 * np.sin(xx / 7.0) * np.cos(yy / 5.0) + rng.normal(0, 1, xx.shape)
+    frame[10 : height - 10, 15 : width - 15] = np.clip(content, 1, 255).astype(np.uint8)
+    return frame
+
+
+def _motion(shift_x: float = 0.0, occlusion: float = 1.0, size: int = 32) -> DenseMotionOutput:
+    """A deformation that samples the source ``shift_x`` (normalised units) to the right."""
+    grid = make_coordinate_grid(size, size)[None].clone()
+    grid[..., 0] += shift_x
+    return DenseMotionOutput(grid, torch.full((1, 1, size, size), occlusion), torch.zeros(1, 1, size, size))
+
+
+def test_identity_motion_returns_the_source_crop_at_native_resolution():
+    source = _source()
+    geometry = fit_geometry(source, size=MODEL_SIZE)
+    grid = output_geometry(geometry, "native")
+    x0, y0, x1, y1 = geometry.crop
+    assert grid.size == (x1 - x0, y1 - y0)
+    renderer = NativeRenderer(source, geometry, grid, torch.device("cpu"))
+    frame, occlusion = renderer.render(_motion(), torch.zeros(1, 1, MODEL_SIZE, MODEL_SIZE))
+    expected = source[y0:y1, x0:x1].astype(np.float32) / 255.0
+    assert frame.shape == (1, 1, y1 - y0, x1 - x0)
+    assert np.abs(frame[0, 0].numpy() - expected).max() < 1e-4
+    assert float(occlusion.min()) > 0.9999
+
+
+def test_a_shift_at_model_size_moves_the_native_pixels_by_the_same_physical_distance():
+    source = _source()
+    geometry = fit_geometry(source, size=MODEL_SIZE)
+    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
+    shift_model_px = 4.0
+    shift = shift_model_px * 2.0 / (MODEL_SIZE - 1)
+    frame, _ = renderer.render(_motion(shift_x=shift), torch.zeros(1, 1, MODEL_SIZE, MODEL_SIZE))
+    shift_native = shift_model_px / geometry.scale
+    x0, y0, x1, y1 = geometry.crop
+    crop = source[y0:y1, x0:x1].astype(np.float32) / 255.0
+    columns = np.arange(crop.shape[1], dtype=np.float32)
+    expected = np.stack([np.interp(columns + shift_native, columns, row) for row in crop])
+    inner = slice(5, crop.shape[1] - int(shift_native) - 5)
+    assert np.abs(frame[0, 0].numpy()[:, inner] - expected[:, inner]).max() < 2e-3
+
+
+def test_occluded_pixels_come_from_the_generated_frame():
+    source = _source()
+    geometry = fit_geometry(source, size=MODEL_SIZE)
+    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
+    fill = torch.full((1, 1, MODEL_SIZE, MODEL_SIZE), 0.25)
+    frame, _ = renderer.render(_motion(occlusion=0.0), fill)
+    assert torch.allclose(frame, torch.full_like(frame, 0.25))
+
+
+@pytest.mark.parametrize("size, expected_longest", [("native", 120), ("model", MODEL_SIZE), (300, 300)])
+def test_output_sizes(size, expected_longest):
+    geometry = fit_geometry(_source(), size=MODEL_SIZE)
+    assert max(output_geometry(geometry, size).size) == expected_longest
+
+
+def test_native_size_is_capped():
+    geometry = fit_geometry(_source(), size=MODEL_SIZE)
+    assert max(output_geometry(geometry, "native", max_side=50).size) == 50
+
+
+def test_composite_at_model_size_with_identity_motion_is_the_source():
+    source = torch.rand(2, 1, MODEL_SIZE, MODEL_SIZE)
+    motion = DenseMotionOutput(
+        make_coordinate_grid(32, 32)[None].repeat(2, 1, 1, 1), torch.ones(2, 1, 32, 32), torch.zeros(2, 1, 32, 32)
+    )
+    assert torch.allclose(composite_at_model_size(source, motion, torch.zeros_like(source)), source, atol=1e-5)
