@@ -128,7 +128,7 @@ def test_evaluate_checks_before_work(tmp_path, capsys, a_file, tiny_dataset, tin
     _fails_cleanly(["evaluate", "--model", model, "--data", str(tiny_dataset), "--out", str(a_file)], capsys, "is a file")
     # the fixture's test split has one clip: FVD cannot be computed
     _fails_cleanly(["evaluate", "--model", model, "--data", str(tiny_dataset), "--out", str(tmp_path / "eval")],
-                   capsys, "test split has 1 clip", "at least 2")
+                   capsys, "1 clip", "at least 2")
     assert not (tmp_path / "eval").exists()
 
 
