@@ -9,8 +9,8 @@ from usanimator_app.engine.animator import OutputOptions
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE
 from usanimator_app.gui.settings import Settings
 
-SIZES = (("native", "Native (the source's resolution)"), ("model", "Model size"), ("custom", "Custom longest side"))
-MODES = (("default", "Default (source pixels moved)"), ("generated", "Generated (paper)"), ("content", "Content decoder"))
+SIZES = (("native", "Native"), ("model", "Model size"), ("custom", "Custom"))
+MODES = (("default", "Default"), ("generated", "Generated (paper)"), ("content", "Content"))
 SIDE_RANGE = (16, 8192)  # as OutputOptions accepts
 
 
@@ -22,7 +22,7 @@ class OutputControls(QGroupBox):
         self.size = QComboBox()
         for key, label in SIZES:
             self.size.addItem(label, key)
-        self.size.setToolTip("Native: the source's own pixels (its content box), capped by 'Longest side at most'.\n"
+        self.size.setToolTip("Native: the source's own resolution (its content box), capped by 'Max side'.\n"
                              "Model size: the model's square scale. Custom: the longest side in pixels.")
         self.custom = _side_spin(512, "Longest side of the output in pixels")
         self.max_side = _side_spin(DEFAULT_MAX_SIDE, "Native output larger than this is scaled down to it")
@@ -37,8 +37,8 @@ class OutputControls(QGroupBox):
         size_row.addWidget(self.custom)
         form = QFormLayout(self)
         form.addRow("Size", size_row)
-        form.addRow("Longest side at most", self.max_side)
-        form.addRow("Shows", self.mode)
+        form.addRow("Max side", self.max_side)
+        form.addRow("Mode", self.mode)
         self.size.currentIndexChanged.connect(self._update_enabled)
         self._update_enabled()
 
