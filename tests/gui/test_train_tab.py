@@ -63,9 +63,10 @@ def test_dataset_summary_shows_split_counts_and_warns_about_bare_clips(open_wind
     assert tab.datasets.add_folder(dataset)
     clips = tab.datasets.clips
     assert clips.rowCount() == 4 and clips.item(1, 1).text() == "clip_b" and clips.item(1, 3).text() == "0"
-    assert "1 folder, 4 clips: 2 train, 1 test, 1 not in split.json" in tab.datasets.summary.text()
+    assert "1 folder, 4 clips (2 train, 1 test, 1 not in split.json)" in tab.datasets.summary.text()
     assert "4 annotated frames for training" in tab.datasets.summary.text()
-    assert "clip_b" in tab.datasets.warning.text() and "self-supervised" in tab.datasets.warning.text()
+    assert "1 training clip without annotations" in tab.datasets.warning.text()
+    assert "self-supervised" in tab.datasets.warning.text() and tab.datasets.clips.item(1, 1).toolTip() == "no annotations"
     assert tab.run_folder() == dataset.parent / "runs" / "data"
     tab.set_run_folder(dataset.parent / "elsewhere")
     tab.steps.setValue(77)
@@ -82,7 +83,7 @@ def test_folders_and_weights_become_a_dataset_file_and_init_is_the_bundled_model
     tab = open_window(tab_factories=[TrainTab]).tab("Train")
     assert tab.datasets.add_folder(dataset) and tab.datasets.add_folder(other, weight=2.5)
     assert not tab.datasets.add_folder(tmp_path / "missing") and "not found" in prompts.errors[-1]
-    assert "2 folders, 5 clips: 3 train" in tab.datasets.summary.text()
+    assert "2 folders, 5 clips (3 train, 1 test, 1 not in split.json)" in tab.datasets.summary.text()
     tab.set_run_folder(tmp_path / "run")
 
     arguments = tab.train_arguments(resume=False)

@@ -95,7 +95,7 @@ class DatasetPanel(QGroupBox):
         self.folders.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.folders.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.folders.setToolTip("Each folder's weight is its relative chance of giving a training pair")
-        self.folders.setMaximumHeight(120)
+        self.folders.setFixedHeight(96)  # about three folders in sight
         self.add_button = QPushButton("Add…")
         self.remove_button = QPushButton("Remove")
         self.clips = QTableWidget(0, 4)
@@ -103,6 +103,7 @@ class DatasetPanel(QGroupBox):
         self.clips.verticalHeader().hide()
         self.clips.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.clips.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.clips.setMinimumHeight(96)
         header = self.clips.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for column in (0, 2, 3):
@@ -205,17 +206,17 @@ class DatasetPanel(QGroupBox):
         clips = [clip for _, clip in rows]
         training = [c for c in clips if c.split == "train"]
         folders = len(self._summaries)
+        counts = [f"{len(training)} train"] + [f"{n} {label}" for n, label in (
+            (sum(c.split == "test" for c in clips), "test"), (sum(c.split == "unused" for c in clips), "not in split.json")) if n]
         self.summary.setText(
-            f"{folders} folder{'s' if folders != 1 else ''}, {len(clips)} clips: {len(training)} train, "
-            f"{sum(c.split == 'test' for c in clips)} test, {sum(c.split == 'unused' for c in clips)} not in split.json "
-            f"(a folder without split.json trains every clip); {sum(c.annotated for c in training)} annotated frames "
-            "for training." if folders else "Add one or more folders of clips (sidecars and split.json optional).")
+            f"{folders} folder{'s' if folders != 1 else ''}, {len(clips)} clips ({', '.join(counts)}); "
+            f"{sum(c.annotated for c in training)} annotated frames for training."
+            if folders else "Add one or more folders of clips (sidecars and split.json optional).")
         warnings = []
         bare = [c.name for c in training if c.problem == "no annotations"]
         if bare:
-            warnings.append(f"{len(bare)} training clip{'s' if len(bare) > 1 else ''} without annotations "
-                            f"({', '.join(bare[:5])}{'…' if len(bare) > 5 else ''}): they still train the "
-                            "self-supervised parts (keypoints, motion, generator), not the landmark heads.")
+            warnings.append(f"{len(bare)} training clip{'s' if len(bare) > 1 else ''} without annotations: "
+                            "they train keypoints, motion and generator (self-supervised), not the landmark heads.")
         broken = [c.name for c in clips if c.problem.startswith("unreadable")]
         if broken:
             warnings.append(f"Unreadable annotations in {', '.join(broken)}: training stops on them; "
