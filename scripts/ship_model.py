@@ -2,7 +2,7 @@
 ``models/manifest.json`` (sha256, config, the commands that made data and model, steps, wall time).
 
     .venv/bin/python scripts/ship_model.py --run runs/ptg-cpu128 --name usanimator-ptg-cpu128.pt \
-        --data-command "..." --train-command "..." [--default]
+        --data-command "..." --train-command "..." --trained-on "..." [--default] [--replace OLD.pt]
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="file name under models/")
     parser.add_argument("--data-command", required=True)
     parser.add_argument("--train-command", required=True)
+    parser.add_argument("--trained-on", required=True, help="one line on the training data, stored in the file's metadata")
     parser.add_argument("--default", action="store_true", help="make it the app's default model")
+    parser.add_argument("--replace", default=None, help="a shipped model file this one replaces (removed with its manifest entry)")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or latest_checkpoint(args.run)
@@ -43,10 +45,13 @@ def main() -> None:
     model.discriminator = None  # not needed to animate
     target = MODELS / args.name
     save_checkpoint(target, config, model, payload["step"], dtype=torch.float16,
-                    metadata={"trained_on": "USAnimator pelvic-floor phantom (synthetic)", "source_checkpoint": checkpoint.name})
+                    metadata={"trained_on": args.trained_on, "source_checkpoint": checkpoint.name})
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     manifest_path = MODELS / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    if args.replace and args.replace != args.name:
+        manifest["models"].pop(args.replace, None)
+        (MODELS / args.replace).unlink(missing_ok=True)
     manifest["models"][args.name] = {
         "sha256": digest,
         "bytes": target.stat().st_size,
@@ -55,6 +60,7 @@ def main() -> None:
         "steps": payload["step"],
         "train_wall_time_hours": round(wall_time_hours(args.run, payload["step"]), 2),
         "perceptual_backbone": config.train.perceptual_backbone,
+        "trained_on": args.trained_on,
         "data_command": args.data_command,
         "train_command": args.train_command,
         "ship_command": "python " + " ".join(shlex.quote(a) for a in sys.argv),

@@ -131,12 +131,13 @@ def check_evaluate_args(args: argparse.Namespace) -> None:
     whole_number("--fid-frame-stride", args.fid_frame_stride, 1)
     if args.max_clips is not None:
         whole_number("--max-clips", args.max_clips, 2)
-    from usanimator_app.engine.dataset import split_clips
+    whole_number("--window", args.window, 2)
+    from usanimator_app.evaluation.protocol import test_clips
 
-    clips = split_clips(args.data, "test")[: args.max_clips]
-    if len(clips) < 2:
+    clips, which = test_clips(args.data)
+    if len(clips[: args.max_clips]) < 2:
         raise UserInputError(
-            f"{args.data}: the test split has {len(clips)} clip(s); FID and FVD need at least 2: add test clips to split.json"
+            f"{args.data}: {which} gives {len(clips[: args.max_clips])} clip(s); FID and FVD need at least 2 test clips"
         )
 
 

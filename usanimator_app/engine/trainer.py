@@ -27,7 +27,13 @@ from torch import nn
 from usanimator_app.core.atomic import write_text_atomic
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine import losses as L
-from usanimator_app.engine.checkpoint import build_model, read_checkpoint, save_checkpoint
+from usanimator_app.engine.checkpoint import (
+    build_model,
+    check_resumable,
+    read_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from usanimator_app.engine.config import RunConfig
 from usanimator_app.engine.dataset import Batch, PairDataset
 from usanimator_app.engine.device import choose_device, cuda_has_fast_bf16
@@ -188,10 +194,12 @@ def train_steps(
         torch.cuda.set_device(torch_device)
     payload = None
     if resume:
+        remove_stale_temp_files(run_dir / CHECKPOINT_DIR)
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
             raise UserInputError(f"{run_dir}: nothing to resume (no checkpoints/step_*.pt)")
         payload = read_checkpoint(checkpoint)
+        check_resumable(payload, checkpoint, steps)
         config, model = build_model(payload, source=str(checkpoint))
         start_step = payload["step"]
     else:
