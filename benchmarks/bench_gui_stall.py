@@ -4,10 +4,11 @@ A 10 ms QTimer records the gaps between its ticks while the window animates a cl
 runs in its worker thread, the window shows every frame); a responsive window keeps the longest
 gap far below the ~100 ms a user notices. Prints the idle gaps first as the baseline.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui_stall.py [--model CKPT] [--frames 48]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui_stall.py [--model CKPT] [--frames 48] [--source-side 512]
 
 Without --model it builds a randomly initialised 'ptg' model at --size (default cpu-128, the
-shipped model's size): the stall does not depend on the weights.
+shipped model's size): the stall does not depend on the weights. The synthetic source is 320x240
+unless ``--source-side N`` makes it N x N; the tab renders at its default output size (native).
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ class GapMeter:
         self._last = now
 
 
-def make_inputs(folder: Path, frames: int, size: str) -> tuple[Path, Path, Path]:
+def make_inputs(folder: Path, frames: int, size: str, source_side: int | None) -> tuple[Path, Path, Path]:
     from usanimator_app.engine.checkpoint import save_checkpoint
     from usanimator_app.engine.config import make_config
     from usanimator_app.engine.model import AnimationModel
 
     rng = np.random.default_rng(0)
-    base = cv2.GaussianBlur(rng.uniform(0, 255, (240, 320)).astype(np.float32), (0, 0), 3)
+    shape = (source_side, source_side) if source_side else (240, 320)
+    base = cv2.GaussianBlur(rng.uniform(0, 255, shape).astype(np.float32), (0, 0), 3)
     base = cv2.normalize(base, None, 10, 220, cv2.NORM_MINMAX).astype(np.uint8)
     source = folder / "source.png"
     cv2.imwrite(str(source), base)
@@ -93,12 +95,13 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="checkpoint (default: a random one at --size)")
     parser.add_argument("--size", default="cpu-128", help="size preset of the random model")
     parser.add_argument("--frames", type=int, default=48, help="driving frames to animate")
+    parser.add_argument("--source-side", type=int, default=None, help="a square N x N source (default 320x240)")
     args = parser.parse_args()
     app = create_application(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["USANIMATOR_DATA_DIR"] = str(folder / "data")
-        source, driving, model = make_inputs(folder, args.frames, args.size)
+        source, driving, model = make_inputs(folder, args.frames, args.size, args.source_side)
         window = MainWindow(Settings(folder / "settings.ini"), ConsolePrompts(),
                             launch=Launch(source=source, driving=driving, model=args.model or model, device="auto"))
         collector = collect_garbage_in_gui_thread()  # as in app.run_gui
@@ -126,10 +129,11 @@ def main() -> int:
         wait(lambda: bool(ended), 600)
         running = meter.stop()
         seconds = time.perf_counter() - started
-        print(f"device: {tab.animator.device_choice.label}; model {tab.animator.image_size} px; "
+        height, width = tab.results[0].frame.shape if tab.results else (0, 0)
+        print(f"device: {tab.animator.device_choice.label}; model {tab.animator.image_size} px; output {width}x{height}; "
               f"{len(tab.results)} frames in {seconds:.1f} s ({len(tab.results) / seconds:.1f} frames/s), run {ended[0]}")
         print(summary("idle", idle))
-        print(summary("during the run", running))
+        print(summary("during the run", running) + f"; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         window.close()
         collector.timer.stop()
     return 0

@@ -23,6 +23,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import FrameGeometry
@@ -31,7 +33,7 @@ from usanimator_app.engine.coords import normalized_to_pixels
 from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE, NativeRenderer, output_geometry
-from usanimator_app.nets.blocks import make_coordinate_grid
+from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
 
@@ -110,7 +112,22 @@ def _to_tensor(frame: np.ndarray, size: int, device: torch.device) -> torch.Tens
 
 
 def _uint8(image: torch.Tensor) -> np.ndarray:
-    return (image[0, 0].float().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    """(1, 1, H, W) float -> (H, W) uint8, round(clamp(x, 0, 1) * 255)."""
+    return image[0, 0].float().clamp(0, 1).mul_(255.0).add_(0.5).to(torch.uint8).cpu().numpy()
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm that directly follows a convolution into that convolution.
+
+    conv -> norm in DownBlock2d, UpBlock2d and SameBlock2d, conv1 -> norm2 in ResBlock2d (its
+    pre-activation norm1 follows a sum and stays). For inference only: outputs change by float rounding.
+    """
+    for module in model.modules():
+        if isinstance(module, (DownBlock2d, UpBlock2d, SameBlock2d)):
+            module.conv, module.norm = fuse_conv_bn_eval(module.conv, module.norm), nn.Identity()
+        elif isinstance(module, ResBlock2d):
+            module.conv1, module.norm2 = fuse_conv_bn_eval(module.conv1, module.norm2), nn.Identity()
+    return model
 
 
 def _identity_geometry(size: int) -> FrameGeometry:
@@ -129,7 +146,7 @@ class Animator:
         self.device_choice = choose_device(device)
         self.device = self.device_choice.device
         model.discriminator = None  # not needed to animate
-        self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.model = fold_batch_norms(model.eval()).to(self.device).to(memory_format=torch.channels_last)
         self.fast_precision = fast_precision
 
     @property

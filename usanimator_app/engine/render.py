@@ -99,7 +99,8 @@ class NativeRenderer:
     """Renders model-resolution motion on the source's own pixels at an :class:`OutputGeometry`.
 
     Built once per (source, output grid): holds the source crop (1, 1, H, W) and the output grid's
-    model-normalised coordinates; :meth:`render` then costs two bilinear samplings per frame.
+    coordinates, model-normalised and source-crop-normalised; :meth:`render` then costs three
+    bilinear samplings per frame at the output size (motion maps, fill, source).
     """
 
     def __init__(self, source_gray: np.ndarray, geometry: FrameGeometry, output: OutputGeometry, device: torch.device):
@@ -123,8 +124,8 @@ class NativeRenderer:
         # Model-normalised source coordinates -> normalised coordinates of the source crop: affine per axis.
         scale_x, offset_x = _model_to_crop_normalised(size, geometry.pad[0], geometry.scale, x1 - x0)
         scale_y, offset_y = _model_to_crop_normalised(size, geometry.pad[1], geometry.scale, y1 - y0)
-        self._scale = torch.tensor([scale_x, scale_y], device=device)
-        self._offset = torch.tensor([offset_x, offset_y], device=device)
+        self._scale = torch.tensor([scale_x, scale_y], device=device)  # (2,)
+        self.crop_grid = self.model_grid * self._scale + torch.tensor([offset_x, offset_y], device=device)  # (1, H, W, 2)
 
     def resample(self, image: torch.Tensor) -> torch.Tensor:
         """A model-size image (1, C, S, S) -> (1, C, H, W) at the output grid (bilinear)."""
@@ -134,14 +135,16 @@ class NativeRenderer:
         """motion of one frame (batch 1), fill (1, 1, S, S) -> (frame, occlusion), each (1, 1, H, W) in [0, 1]."""
         # Resample the displacement (deformation - identity), not the deformation itself, so that
         # output pixels beyond the model image's outermost pixel centres extrapolate the identity.
+        # The displacement is scaled to source-crop units at model resolution (h, w), before it is
+        # resampled: sampling is linear, and the full-size grid then costs one addition.
         height, width = motion.deformation.shape[1:3]
         identity = make_coordinate_grid(height, width, motion.deformation.device)
-        displacement = (motion.deformation.float() - identity).permute(0, 3, 1, 2)
+        displacement = ((motion.deformation.float() - identity) * self._scale).permute(0, 3, 1, 2)  # (1, 2, h, w)
         maps = sample(torch.cat([displacement, motion.occlusion.float()], dim=1), self.model_grid, padding_mode="border")
-        fill_native = self.resample(fill)
-        source_model = self.model_grid + maps[:, :2].permute(0, 2, 3, 1)  # (1, H, W, 2) model-normalised
-        source_grid = source_model * self._scale + self._offset
+        source_grid = self.crop_grid + maps[:, :2].permute(0, 2, 3, 1)  # (1, H, W, 2) source-crop normalised
         warped = sample(self.source, source_grid, padding_mode="border")
+        fill_native = self.resample(fill)
         occlusion = maps[:, 2:3]
-        frame = occlusion * warped + (1.0 - occlusion) * fill_native
+        # occlusion * warped + (1 - occlusion) * fill, in place on the warped frame.
+        frame = warped.sub_(fill_native).mul_(occlusion).add_(fill_native)
         return frame.clamp_(0.0, 1.0), occlusion
