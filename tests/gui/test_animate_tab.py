@@ -138,7 +138,7 @@ def test_cancel_midway_stops_within_a_frame(ready_window, media, qtbot, drop_fil
 
     with qtbot.waitSignal(tab.run_ended, timeout=60000) as ended:
         tab.run()
-        tab._job.produced.connect(cancel_at_second_frame)
+        tab.jobs.job.produced.connect(cancel_at_second_frame)
     assert ended.args[0] == "cancelled"
     assert 2 <= len(tab.results) < 40  # the worker-level bound (one frame) is in test_workers.py
     assert tab.progress_label.text().startswith(f"Cancelled after {len(tab.results)} of 40")

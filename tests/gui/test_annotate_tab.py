@@ -18,7 +18,8 @@ from usanimator_app.core.annotations import Annotations, load_annotations, save_
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import fit_geometry
 from usanimator_app.engine.animator import Animator
-from usanimator_app.gui import annotate_tab
+from usanimator_app.engine.device import choose_device
+from usanimator_app.gui import annotate_predict
 from usanimator_app.gui.annotate_tab import AnnotateTab
 
 SIZE = (80, 64)  # width, height of the test clip
@@ -45,16 +46,18 @@ def no_bundled_model(monkeypatch):
     def missing():
         raise UserInputError("models/manifest.json: no bundled model manifest")
 
-    monkeypatch.setattr(annotate_tab, "default_model_path", missing)
+    monkeypatch.setattr(annotate_predict, "default_model_path", missing)
 
 
 def _animate_stub(checkpoint: Path | None):
-    """A stand-in Animate tab holding (or not) a loaded model."""
+    """A stand-in Animate tab that has loaded (or not) a model into the application's state."""
 
     def factory(context) -> QWidget:
         tab = QWidget()
         tab.setWindowTitle("Animate")
-        tab.animator = None if checkpoint is None else SimpleNamespace(checkpoint_path=checkpoint)
+        if checkpoint is not None:
+            model = SimpleNamespace(checkpoint_path=checkpoint, device_choice=choose_device("cpu"))
+            context.app.set_model(model, f"Model: {checkpoint.name}")
         return tab
 
     return factory
@@ -127,9 +130,9 @@ def test_clicks_drags_keys_and_undo_edit_the_sidecar(open_tab, clip):
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 26, 18, "manual")
     assert _near(_saved(clip)[0]["bladder_neck"], 40, 45, "manual")
 
-    tab.undo_button.click()
+    tab.edit_box.undo_button.click()
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 20, 30, "manual")
-    tab.redo_button.click()
+    tab.edit_box.redo_button.click()
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 26, 18, "manual")
 
     _key(tab, Qt.Key.Key_Delete)  # the chosen landmark, bladder_neck, on this frame
@@ -157,7 +160,7 @@ def test_interpolation_fills_the_gaps_and_undo_removes_them(open_tab, clip):
     assert sorted(saved) == [0, 1, 2, 3, 4]
     assert _near(saved[2]["symphysis_lower_edge"], 20, 30, "interpolated")
     assert tab.timeline._states == ["partial", "interpolated", "interpolated", "interpolated", "partial", "none"]
-    tab.undo_button.click()
+    tab.edit_box.undo_button.click()
     assert sorted(_saved(clip)) == [0, 4]
 
 
@@ -166,10 +169,10 @@ def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, c
     assert not tab.predict() and "No model for Predict" in prompts.errors[-1]  # no Animate model, none bundled
 
     _click(tab, 20, 30)
-    tab.choose_model(tiny_checkpoint)
+    tab.predictor.choose(tiny_checkpoint)
     with qtbot.waitSignal(tab.predict_ended, timeout=60000) as ended:
         assert tab.predict()
-        assert tab.busy and tab.cancel_button.isVisible()
+        assert tab.busy and tab.edit_box.cancel_button.isVisible()
     assert ended.args == ["finished"]
     saved = _saved(clip)
     assert sorted(saved) == list(range(6))
@@ -202,15 +205,15 @@ def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, c
 
 def test_predict_uses_the_animate_tabs_model_by_default(open_tab, clip, tiny_checkpoint):
     tab = open_tab(clip, animate_model=tiny_checkpoint)
-    assert tab.predict_model() == tiny_checkpoint
-    assert "the Animate tab's" in tab.model_label.text()
+    assert tab.predictor.model() == tiny_checkpoint
+    assert "the Animate tab's" in tab.edit_box.model_label.text()
 
 
 def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     tab = open_tab(clip)
-    tab.names_edit.setText("symphysis_lower_edge, bladder_neck, urethra")
+    tab.landmark_box.names_edit.setText("symphysis_lower_edge, bladder_neck, urethra")
     assert tab.apply_landmark_names()
-    assert tab.landmark_list.count() == 3 and load_annotations(sidecar_path(clip)).landmarks[-1] == "urethra"
+    assert tab.landmark_box.landmark_list.count() == 3 and load_annotations(sidecar_path(clip)).landmarks[-1] == "urethra"
     _key(tab, Qt.Key.Key_3)
     assert tab.chosen_landmark == "urethra"
 
@@ -221,12 +224,12 @@ def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     csv.write_text("\n".join(rows) + "\n")
     assert tab.import_csv_file(csv) == 13
     assert tab.descent() == pytest.approx({f: 2.0 * f for f in range(6)})  # the neck rises on screen: caudal
-    assert "No pixel spacing: descent shown in px" in tab.descent_note.text()
+    assert "No pixel spacing: descent shown in px" in tab.descent_box.descent_note.text()
     tab.set_frame(3)
-    assert "+6.0 px" in tab.descent_label.text() and "caudal" in tab.descent_label.text()
-    tab.rest_spin.setValue(5)
-    assert tab.descent()[3] == pytest.approx(-4.0) and "cranial" in tab.descent_label.text()
-    assert list(tab.descent_curve.getData()[1]) == pytest.approx([-10, -8, -6, -4, -2, 0])
+    assert "+6.0 px" in tab.descent_box.descent_label.text() and "caudal" in tab.descent_box.descent_label.text()
+    tab.descent_box.rest_spin.setValue(5)
+    assert tab.descent()[3] == pytest.approx(-4.0) and "cranial" in tab.descent_box.descent_label.text()
+    assert list(tab.descent_plot.curve.getData()[1]) == pytest.approx([-10, -8, -6, -4, -2, 0])
 
     out = tmp_path / "out.csv"
     assert tab.export_csv_file(out) == 13 and out.read_text().splitlines()[0] == "frame,landmark,x,y,origin"
@@ -234,17 +237,17 @@ def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     csv.write_text("frame,landmark,x,y\n0,kidney,1,1\n")
     assert tab.import_csv_file(csv) == -1 and "kidney" in prompts.errors[-1]
 
-    tab.names_edit.setText("symphysis_lower_edge, bladder_neck")
+    tab.landmark_box.names_edit.setText("symphysis_lower_edge, bladder_neck")
     prompts.answer = False
-    assert not tab.apply_landmark_names() and tab.landmark_list.count() == 3
-    assert tab.names_edit.text().endswith("urethra")  # declined: the line shows the set in use again
-    tab.names_edit.setText("symphysis_lower_edge, bladder_neck")
+    assert not tab.apply_landmark_names() and tab.landmark_box.landmark_list.count() == 3
+    assert tab.landmark_box.names_edit.text().endswith("urethra")  # declined: the line shows the set in use again
+    tab.landmark_box.names_edit.setText("symphysis_lower_edge, bladder_neck")
     prompts.answer = True
     assert tab.apply_landmark_names() and "urethra" in prompts.questions[-1]
     saved = load_annotations(sidecar_path(clip))
     assert saved.landmarks == ["symphysis_lower_edge", "bladder_neck"] and saved.point(2, "urethra") is None
-    tab.undo_button.click()
-    assert load_annotations(sidecar_path(clip)).point(2, "urethra") is not None and tab.landmark_list.count() == 3
+    tab.edit_box.undo_button.click()
+    assert load_annotations(sidecar_path(clip)).point(2, "urethra") is not None and tab.landmark_box.landmark_list.count() == 3
 
 
 def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot, clip, prompts):
@@ -256,8 +259,8 @@ def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot
     with qtbot.waitSignal(tab.clip_loaded, timeout=20000):
         assert tab.load_clip(clip)
     assert tab.landmarks == ["a", "b"] and tab.timeline._states[1] == "partial"
-    assert "0.5 × 0.5 mm (from the sidecar)" in tab.sidecar_label.text()
-    assert "Descent needs the landmarks" in tab.descent_note.text()
+    assert "0.5 × 0.5 mm (from the sidecar)" in tab.clip_box.sidecar_label.text()
+    assert "Descent needs the landmarks" in tab.descent_box.descent_note.text()
 
     sidecar_path(clip).write_text("{ not json")
     with qtbot.waitSignal(tab.clip_loaded, timeout=5000) as loaded:

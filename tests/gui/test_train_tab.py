@@ -17,7 +17,8 @@ from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.dataset import DataSource, parse_data_sources
 from usanimator_app.engine.pipeline import default_model_path
 from usanimator_app.gui.train_inputs import summarise_dataset
-from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab, format_speed
+from usanimator_app.gui.state import format_speed
+from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab
 
 
 def _png_clip(folder: Path, annotated: bool, frames: int = 4, seed: int = 0) -> None:
@@ -45,11 +46,18 @@ def dataset(tmp_path) -> Path:
 
 
 def _animate_stub(loaded: list):
+    """A stand-in Animate tab: takes every model request (records it) and comes to the front."""
+
     def factory(context) -> QWidget:
         tab = QWidget()
         tab.setWindowTitle("Animate")
-        tab.busy = False
-        tab.load_model = loaded.append
+
+        def load(path: Path) -> bool:
+            loaded.append(path)
+            context.show_tab(tab)
+            return True
+
+        context.app.model_requests.subscribe(load)
         return tab
 
     return factory
@@ -69,11 +77,11 @@ def test_dataset_summary_shows_split_counts_and_warns_about_bare_clips(open_wind
     assert "self-supervised" in tab.datasets.warning.text() and tab.datasets.clips.item(1, 1).toolTip() == "no annotations"
     assert tab.run_folder() == dataset.parent / "runs" / "data"
     tab.set_run_folder(dataset.parent / "elsewhere")
-    tab.steps.setValue(77)
+    tab.run_settings.steps.setValue(77)
     tab.window().close()
     again = open_window(tab_factories=[TrainTab]).tab("Train")  # the same settings file
     assert again.datasets.sources() == [(dataset, 1.0)] and again.run_folder() == dataset.parent / "elsewhere"
-    assert again.steps.value() == 77 and again.datasets.clips.rowCount() == 4
+    assert again.run_settings.steps.value() == 77 and again.datasets.clips.rowCount() == 4
     assert format_speed(120, 1000, 2.0) == "Step 120 / 1000 · 2.00 steps/s · ETA 7:20"
 
 
@@ -91,16 +99,16 @@ def test_folders_and_weights_become_a_dataset_file_and_init_is_the_bundled_model
     assert data == str(tmp_path / "run" / DATASET_FILE_NAME) and arguments.count("--data") == 1
     assert parse_data_sources(data) == [DataSource(dataset.resolve(), 1.0), DataSource(other.resolve(), 2.5)]
     assert arguments[arguments.index("--init") + 1] == str(default_model_path())  # the default: fine-tune the bundled model
-    assert not tab.preset.isEnabled() and not tab.size.isEnabled()  # they come from the checkpoint
+    assert not tab.run_settings.preset.isEnabled() and not tab.run_settings.size.isEnabled()  # they come from the checkpoint
     assert "--init" not in tab.train_arguments(resume=True) and "--resume" in tab.train_arguments(resume=True)
 
-    tab.fine_tune.set_choice("scratch")
-    assert "--init" not in tab.train_arguments(resume=False) and tab.size.isEnabled()
+    tab.run_settings.fine_tune.set_choice("scratch")
+    assert "--init" not in tab.train_arguments(resume=False) and tab.run_settings.size.isEnabled()
     tab.datasets.folders.selectRow(0)
     tab.datasets.remove_selected()
     assert [path for path, _ in tab.datasets.sources()] == [other]
     assert parse_data_sources(tab.train_arguments(resume=False)[4]) == [DataSource(other.resolve(), 2.5)]
-    tab.fine_tune.set_choice("file", tmp_path / "no_such.pt")
+    tab.run_settings.fine_tune.set_choice("file", tmp_path / "no_such.pt")
     assert not tab.start() and "Choose the checkpoint to fine-tune from" in prompts.errors[-1]
 
 
@@ -114,13 +122,13 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     _png_clip(other / "clip_x", annotated=False, seed=7)
     tab.datasets.add_folder(dataset)
     tab.datasets.add_folder(other, weight=0.5)
-    tab.fine_tune.set_choice("file", tiny_checkpoint)
-    tab.preset.setCurrentIndex(tab.preset.findData("ptg"))
-    tab.size.setCurrentIndex(tab.size.findData("tiny"))
-    tab.steps.setValue(3)
-    tab.batch.setValue(1)
-    tab.device.setCurrentIndex(tab.device.findData("cpu"))
-    tab.sample_every.setValue(1)
+    tab.run_settings.fine_tune.set_choice("file", tiny_checkpoint)
+    tab.run_settings.preset.setCurrentIndex(tab.run_settings.preset.findData("ptg"))
+    tab.run_settings.size.setCurrentIndex(tab.run_settings.size.findData("tiny"))
+    tab.run_settings.steps.setValue(3)
+    tab.run_settings.batch.setValue(1)
+    tab.run_settings.device.setCurrentIndex(tab.run_settings.device.findData("cpu"))
+    tab.run_settings.sample_every.setValue(1)
     tab.set_run_folder(tmp_path / "run")
     arguments = tab.train_arguments(resume=False)
     assert arguments[:3] == ["-m", "usanimator_app", "train"] and arguments[-4:-2] == ["--progress", "json"]
@@ -131,21 +139,21 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     tab.report_received.connect(reports.append)
     with qtbot.waitSignal(tab.run_ended, timeout=120000) as ended:
         assert tab.start()
-        assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
+        assert not tab.run_settings.start_button.isEnabled() and tab.run_settings.stop_button.isEnabled()
     assert ended.args == ["finished"]
-    assert tab.history["total_g"][0] == [1, 2, 3] and {"rec_l1", "rec_vgg", "eq1", "key", "gan_d"} <= set(tab.curves)
-    assert len(tab.curves["total_g"].getData()[0]) == 3
-    assert not tab.sample_labels["final"].pixmap().isNull() and tab.samples_box.title() == "Previews (step 3)"
+    assert tab.progress_state.history["total_g"][0] == [1, 2, 3] and {"rec_l1", "rec_vgg", "eq1", "key", "gan_d"} <= set(tab.loss_plot.curves)
+    assert len(tab.loss_plot.curves["total_g"].getData()[0]) == 3
+    assert not tab.previews.labels["final"].pixmap().isNull() and tab.previews.title() == "Previews (step 3)"
     assert [p.name for p in tab.checkpoint_files()] == ["step_0000003.pt"] and tab.checkpoints.count() == 1
     assert not tab.start() and "already holds a run" in prompts.errors[-1]
 
     assert load_model(tab.checkpoint_files()[0])[0].train.init_from == str(tiny_checkpoint)
 
-    tab.steps.setValue(500)  # resume towards 500 steps (without --init), then stop
+    tab.run_settings.steps.setValue(500)  # resume towards 500 steps (without --init), then stop
     assert tab.resume()
     assert "--init" not in tab.log.toPlainText().splitlines()[-1] and "--resume" in tab.log.toPlainText()
-    qtbot.waitUntil(lambda: len(tab.history["total_g"][0]) >= 5, timeout=120000)
-    assert tab.history["total_g"][0][:5] == [1, 2, 3, 4, 5]  # the earlier curve continues
+    qtbot.waitUntil(lambda: len(tab.progress_state.history["total_g"][0]) >= 5, timeout=120000)
+    assert tab.progress_state.history["total_g"][0][:5] == [1, 2, 3, 4, 5]  # the earlier curve continues
     assert tab.status_label.text().startswith("Step ") and "steps/s" in tab.status_label.text()
     with qtbot.waitSignal(tab.run_ended, timeout=120000) as ended:
         tab.stop()
@@ -173,4 +181,4 @@ def test_a_failing_trainer_shows_its_stderr_and_the_window_stays(open_window, qt
     log = tab.log.toPlainText()
     assert "step 0: device: cpu" in log and "not json" in log and "error: boom" in log
     assert "exit code 2" in tab.status_label.text() and Path(sys.executable).name in log
-    assert tab.start_button.isEnabled() and not tab.running
+    assert tab.run_settings.start_button.isEnabled() and not tab.running

@@ -35,9 +35,9 @@ from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import MediaSource, open_media
 from usanimator_app.core.paths import resources_dir
 from usanimator_app.engine.animator import Animator, FrameResult, MotionOptions, OutputOptions
-from usanimator_app.engine.device import choose_device
 from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
-from usanimator_app.gui.controls import ModelPanel, MotionControls, model_card_markdown
+from usanimator_app.gui.context import Launch, TabContext
+from usanimator_app.gui.controls import ModelPanel, MotionControls, device_status, model_card_markdown
 from usanimator_app.gui.export_dialog import (
     DEFAULT_FPS,
     ExportDialog,
@@ -46,15 +46,13 @@ from usanimator_app.gui.export_dialog import (
     save_export_settings,
 )
 from usanimator_app.gui.live_view import LiveView
-from usanimator_app.gui.main_window import Launch, TabContext
 from usanimator_app.gui.output_controls import OutputControls
+from usanimator_app.gui.prompts import MEDIA_FILTER, MODEL_FILTER
 from usanimator_app.gui.widgets import MediaPanel
-from usanimator_app.gui.workers import Job, JobFunction
+from usanimator_app.gui.workers import JobFunction, JobRunner
 
 log = logging.getLogger(__name__)
 REFRESH_MS = 40  # the live view redraws at most 25 times a second, however fast frames arrive
-MEDIA_FILTER = "Images and clips (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp *.tif *.tiff *.mp4 *.m4v *.mov *.avi *.mpeg *.mpg *.gif);;All files (*)"
-MODEL_FILTER = "USAnimator checkpoints (*.pt *.pth);;All files (*)"
 SAMPLE_SOURCE, SAMPLE_DRIVING = "sample_source.png", "sample_driving.mp4"  # in resources/
 
 
@@ -132,7 +130,7 @@ class AnimateTab(QWidget):
         self._context = context
         self._settings = context.settings
         self._prompts = context.prompts
-        self.animator: Animator | None = None
+        self._app = context.app
         self._loaded: Animator | None = None
         self._source: MediaSource | None = None
         self._source_frame: np.ndarray | None = None
@@ -145,16 +143,16 @@ class AnimateTab(QWidget):
         self._run_fps = DEFAULT_FPS
         self._run_clock = 0.0
         self._shown = 0
-        self._job: Job | None = None
-        self._job_kind = ""
-        self._job_outcome = ""
-        self._job_message = ""
+        self.jobs = JobRunner("animate", self)
+        self.jobs.changed.connect(self._update_controls)
         self._export_path: Path | None = None
         self._launch: Launch | None = context.launch
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_run)
         self._build()
+        self._app.device_changed.subscribe(self._device_changed)
+        self._app.model_requests.subscribe(self._model_requested)
         self._restore(context.launch or Launch())
 
     # ------------------------------------------------------------------------------------ layout
@@ -223,7 +221,7 @@ class AnimateTab(QWidget):
         self.model_panel.open_clicked.connect(self._open_model_dialog)
         self.model_panel.bundled_clicked.connect(self._use_bundled_model)
         self.model_panel.card_clicked.connect(self.show_model_card)
-        self.model_panel.device_changed.connect(self._device_changed)
+        self.model_panel.device_changed.connect(self._device_chosen)
         self.open_source_action.triggered.connect(self._open_source_dialog)
         self.open_driving_action.triggered.connect(self._open_driving_dialog)
         self.open_sample_action.triggered.connect(self.open_sample)
@@ -247,10 +245,7 @@ class AnimateTab(QWidget):
     def _restore(self, launch: Launch) -> None:
         self.motion.load(self._settings)
         self.output.load(self._settings)
-        self.model_panel.device.blockSignals(True)
-        self.model_panel.set_device_key(launch.device or self._settings.text("device", "auto"))
-        self.model_panel.device.blockSignals(False)
-        self._update_device_status()
+        self._show_device()
         for path, load in ((launch.source, self.load_source), (launch.driving, self.load_driving)):
             if path is not None:
                 load(path)
@@ -259,9 +254,14 @@ class AnimateTab(QWidget):
         self._update_controls()
 
     @property
+    def animator(self) -> Animator | None:
+        """The model in use (the application's, shared with the other tabs)."""
+        return self._app.model
+
+    @property
     def busy(self) -> bool:
         """True while a model loads, a run goes on or an export writes."""
-        return self._job is not None
+        return self.jobs.busy
 
     # ------------------------------------------------------------------------------------ inputs
 
@@ -291,7 +291,7 @@ class AnimateTab(QWidget):
         return self.load_source(folder / SAMPLE_SOURCE) and self.load_driving(folder / SAMPLE_DRIVING)
 
     def _open_media(self, path: Path, role: str) -> tuple[MediaSource, np.ndarray] | None:
-        if self._job is not None and self._job_kind != "model":
+        if self.jobs.kind in ("run", "export"):
             self._context.show_message("Wait until the run or export has ended.")
             return None
         try:
@@ -350,7 +350,7 @@ class AnimateTab(QWidget):
 
     def load_model(self, path: Path | None) -> None:
         """Load a checkpoint (None: the bundled model) in the background on the chosen device."""
-        if self._job is not None:
+        if self.jobs.busy:
             self._context.show_message("Wait until the current job has ended.")
             return
         if path is None:
@@ -362,15 +362,16 @@ class AnimateTab(QWidget):
                                "Open… below or File ▸ Open model…", dialog=self.animator is not None)
                 return
         self.model_panel.show_loading(Path(path))
-        self._context.set_model_status(f"Loading model {Path(path).name}…")
-        self._start_job("model", load_model_job(Path(path), self.model_panel.device_key()), self._model_loaded)
+        self._app.set_model_status(f"Loading model {Path(path).name}…")
+        self.jobs.start("model", load_model_job(Path(path), self._app.device), self._model_loaded, self._model_job_ended)
 
     def _no_model(self, message: str, dialog: bool) -> None:
         """Say in words why no (new) model could be loaded; a model loaded before stays in use."""
         if self.animator is None:
             self.model_panel.show_problem(message)
-            self._context.set_model_status("No model loaded: choose a checkpoint with File ▸ Open model…")
+            self._app.set_model_status("No model loaded: choose a checkpoint with File ▸ Open model…")
         else:
+            self._app.set_model_status(self._model_status(self.animator))
             self._show_model(self.animator)
         if dialog:
             self._prompts.error(message)
@@ -380,23 +381,24 @@ class AnimateTab(QWidget):
     def _model_loaded(self, animator: Animator) -> None:
         self._loaded = animator
 
-    def _model_job_ended(self) -> None:
+    def _model_job_ended(self, outcome: str, message: str) -> None:
         animator, self._loaded = self._loaded, None
-        if self._job_outcome != "finished" or animator is None:
-            self._no_model(self._job_message, dialog=True)
+        if outcome != "finished" or animator is None:
+            self._no_model(message, dialog=True)
             return
-        self.animator = animator
         self._settings.set("model/path", "" if self._is_bundled(animator.checkpoint_path) else str(animator.checkpoint_path))
+        self._app.set_model(animator, self._model_status(animator))
         self._show_model(animator)
         log.info("model %s loaded on %s", animator.checkpoint_path, animator.device_choice.label)
         self.model_ready.emit(True)
         self._continue_launch("model", ok=True)
 
     def _show_model(self, animator: Animator) -> None:
-        bundled = self._is_bundled(animator.checkpoint_path)
-        self.model_panel.show_model(animator, bundled)
-        self._context.set_model_status(f"Model: {animator.checkpoint_path.name}{' (bundled)' if bundled else ''}")
-        self._update_device_status()
+        self.model_panel.show_model(animator, self._is_bundled(animator.checkpoint_path))
+        self._show_device()
+
+    def _model_status(self, animator: Animator) -> str:
+        return f"Model: {animator.checkpoint_path.name}{' (bundled)' if self._is_bundled(animator.checkpoint_path) else ''}"
 
     @staticmethod
     def _is_bundled(path: Path) -> bool:
@@ -414,20 +416,31 @@ class AnimateTab(QWidget):
     def _use_bundled_model(self) -> None:
         self.load_model(None)
 
-    def _device_changed(self, key: str) -> None:
+    def _device_chosen(self, key: str) -> None:
+        """The user chose a device: remember it and make it the application's."""
         self._settings.set("device", key)
+        self._app.set_device(key)
+
+    def _device_changed(self, key: str) -> None:
+        """The application's device changed: the model moves there."""
         if self.animator is not None:
             self.load_model(self.animator.checkpoint_path)
-        else:
-            self._update_device_status()
+        self._show_device()
 
-    def _update_device_status(self) -> None:
-        """Status bar and model panel: the device in use, and why when CUDA was asked for but is absent."""
-        requested = self.model_panel.device_key()
-        choice = self.animator.device_choice if self.animator is not None else choose_device(requested)
-        note = choice.note if requested == "cuda" and choice.device.type != "cuda" else ""
-        self._context.set_device_status(choice.label, note)
-        self.model_panel.device_note.setText(note)
+    def _show_device(self) -> None:
+        """The device choice and, when CUDA was asked for but is absent, why."""
+        self.model_panel.device.blockSignals(True)
+        self.model_panel.set_device_key(self._app.device)
+        self.model_panel.device.blockSignals(False)
+        self.model_panel.device_note.setText(device_status(self._app)[1])
+
+    def _model_requested(self, path: Path) -> bool:
+        """Another tab asks for ``path`` (e.g. Train's "Use in Animate"): load it and show this tab."""
+        if self.busy:
+            return False
+        self.load_model(path)
+        self._context.show_tab(self)
+        return True
 
     def show_model_card(self) -> None:
         if self.animator is None:
@@ -449,7 +462,7 @@ class AnimateTab(QWidget):
         """Start animating; False (with a message) when something is missing or a job is running."""
         missing = [name for name, value in (("a model", self.animator), ("a source frame", self._source),
                                             ("a driving clip", self._driving)) if value is None]
-        if self._job is not None or missing:
+        if self.jobs.busy or missing:
             self._context.show_message(f"Cannot animate yet: choose {', '.join(missing)}." if missing else "Busy.")
             return False
         self._clear_results()
@@ -462,14 +475,14 @@ class AnimateTab(QWidget):
         self.progress_label.setText("Preparing…")
         job = animation_job(self.animator, self._source.path, self.source_panel.frame_index(), self._driving.path,
                             self.motion.options(), self.motion.frame_limit(), self.output.options())
-        self._start_job("run", job, self._run_item)
+        self.jobs.start("run", job, self._run_item, self._run_job_ended)
         self._refresh_timer.start()
         log.info("run started: %s frame %d, %s", self._source.path.name, self.source_panel.frame_index(), self._driving.path.name)
         return True
 
     def cancel(self) -> None:
-        if self._job is not None and self._job_kind in ("run", "export"):
-            self._job.cancel()
+        if self.jobs.kind in ("run", "export"):
+            self.jobs.cancel()
             self.progress_label.setText("Cancelling…")
 
     def _run_item(self, item: object) -> None:
@@ -492,7 +505,7 @@ class AnimateTab(QWidget):
         self.live.set_frame_count(count, follow=True)
         self._show_index(count - 1)
 
-    def _run_job_ended(self) -> None:
+    def _run_job_ended(self, outcome: str, message: str) -> None:
         self._refresh_timer.stop()
         self._refresh_run()
         count = len(self.results)
@@ -500,18 +513,18 @@ class AnimateTab(QWidget):
         self.progress.setRange(0, max(1, self._run_total))
         self.progress.setValue(count)
         seconds = time.perf_counter() - self._run_clock
-        if self._job_outcome == "finished":
+        if outcome == "finished":
             text = f"Animated {count} frames in {seconds:.1f} s"
-        elif self._job_outcome == "cancelled":
+        elif outcome == "cancelled":
             text = f"Cancelled after {count} of {self._run_total} frames"
         else:
             text = "Animation failed"
-            self._prompts.error(self._job_message)
+            self._prompts.error(message)
         self.progress_label.setText(text)
         self._context.show_message(text)
-        log.info("run %s: %d frames in %.1f s", self._job_outcome, count, seconds)
-        self.run_ended.emit(self._job_outcome)
-        self._continue_launch("run", ok=self._job_outcome == "finished")
+        log.info("run %s: %d frames in %.1f s", outcome, count, seconds)
+        self.run_ended.emit(outcome)
+        self._continue_launch("run", ok=outcome == "finished")
 
     def _show_index(self, index: int) -> None:
         if 0 <= index < len(self.results) and self._run_source is not None:
@@ -528,7 +541,7 @@ class AnimateTab(QWidget):
     # ------------------------------------------------------------------------------------ export
 
     def open_export_dialog(self) -> None:
-        if not self.results or self._job is not None:
+        if not self.results or self.jobs.busy:
             return
         height, width = self.results[0].frame.shape
         dialog = ExportDialog(self._settings, self._prompts, (width, height), self._run_fps, self)
@@ -537,7 +550,7 @@ class AnimateTab(QWidget):
 
     def export(self, options: ExportOptions) -> bool:
         """Write the last run's frames; asks before replacing anything. False when nothing started."""
-        if not self.results or self._job is not None:
+        if not self.results or self.jobs.busy:
             return False
         if options.target_exists() and not self._prompts.ask(f"{options.path} already exists. Replace it?"):
             return False
@@ -546,58 +559,30 @@ class AnimateTab(QWidget):
         self.progress.setValue(0)
         self.progress_label.setText(f"Exporting to {options.path.name}…")
         self._export_path = options.path
-        self._start_job("export", export_job(list(self.results), options, self._run_names), self.progress.setValue)
+        self.jobs.start("export", export_job(list(self.results), options, self._run_names), self.progress.setValue,
+                        self._export_job_ended)
         return True
 
-    def _export_job_ended(self) -> None:
-        if self._job_outcome == "finished":
+    def _export_job_ended(self, outcome: str, message: str) -> None:
+        if outcome == "finished":
             text = f"Exported {len(self.results)} frames to {self._export_path}"
-        elif self._job_outcome == "cancelled":
+        elif outcome == "cancelled":
             text = "Export cancelled; nothing was written"
         else:
             text = "Export failed; nothing was written"
-            self._prompts.error(self._job_message)
-        self.progress.setValue(len(self.results) if self._job_outcome == "finished" else 0)
+            self._prompts.error(message)
+        self.progress.setValue(len(self.results) if outcome == "finished" else 0)
         self.progress_label.setText(text)
         self._context.show_message(text)
-        log.info("export %s: %s", self._job_outcome, self._export_path)
-        self.export_ended.emit(self._job_outcome)
-        self._continue_launch("export", ok=self._job_outcome == "finished")
+        log.info("export %s: %s", outcome, self._export_path)
+        self.export_ended.emit(outcome)
+        self._continue_launch("export", ok=outcome == "finished")
 
-    # -------------------------------------------------------------------------------------- jobs
-
-    def _start_job(self, kind: str, function: JobFunction, on_item: Callable[[object], None]) -> None:
-        job = Job(function, kind, self)
-        self._job, self._job_kind, self._job_outcome, self._job_message = job, kind, "", ""
-        job.produced.connect(on_item)
-        job.finished.connect(self._job_finished)
-        job.cancelled.connect(self._job_cancelled)
-        job.failed.connect(self._job_failed)
-        job.ended.connect(self._job_ended)
-        self._update_controls()
-        job.start()
-
-    def _job_finished(self) -> None:
-        self._job_outcome = "finished"
-
-    def _job_cancelled(self) -> None:
-        self._job_outcome = "cancelled"
-
-    def _job_failed(self, message: str) -> None:
-        self._job_outcome, self._job_message = "failed", message
-
-    def _job_ended(self) -> None:
-        job, kind = self._job, self._job_kind
-        self._job, self._job_kind = None, ""
-        if job is not None:
-            job.deleteLater()
-        self._update_controls()
-        {"model": self._model_job_ended, "run": self._run_job_ended, "export": self._export_job_ended}[kind]()
-        self._update_controls()
+    # ---------------------------------------------------------------------------------- controls
 
     def _update_controls(self) -> None:
-        busy = self._job is not None
-        working = busy and self._job_kind in ("run", "export")
+        busy = self.jobs.busy
+        working = self.jobs.kind in ("run", "export")
         ready = self.animator is not None and self._source is not None and self._driving is not None
         self.run_button.setEnabled(not busy and ready)
         self.cancel_button.setEnabled(working)
@@ -643,8 +628,6 @@ class AnimateTab(QWidget):
         """The window is closing: stop playback and any job, remember the motion and output options."""
         self.live.play_button.setChecked(False)
         self._refresh_timer.stop()
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait()
+        self.jobs.shutdown()
         self.motion.save(self._settings)
         self.output.save(self._settings)

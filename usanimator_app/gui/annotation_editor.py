@@ -1,19 +1,16 @@
-"""Editing one clip's landmarks: the document (undo stack, autosave), the frame view where points
-are placed and dragged, and the timeline strip that shows which frames hold points.
+"""Editing one clip's landmarks: the frame view where points are placed and dragged, and the
+timeline strip that shows which frames hold points (the edits themselves: ``state.AnnotationEdits``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QWidget
 import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 
-from usanimator_app.core.annotation_tools import PointKey
-from usanimator_app.core.annotations import Annotations, LandmarkPoint, save_annotations
+from usanimator_app.core.annotations import LandmarkPoint
 from usanimator_app.gui.widgets import display_name, landmark_colour
 
 HIT_RADIUS = 10  # screen pixels: a press this close to a point grabs it
@@ -24,64 +21,6 @@ STATE_COLOURS = {  # timeline colours, RGB
     "predicted": (255, 165, 40),
     "none": (48, 48, 48),
 }
-
-
-class _Edit(QUndoCommand):
-    """Points to set (None: remove) and, optionally, a new landmark set; undo restores both."""
-
-    def __init__(self, document: "AnnotationDocument", text: str, points: dict[PointKey, LandmarkPoint | None],
-                 landmarks: list[str] | None):
-        super().__init__(text)
-        self._document = document
-        self._after = points
-        self._before = {key: document.annotations.point(*key) for key in points}
-        self._landmarks = None if landmarks is None else (list(document.annotations.landmarks), landmarks)
-
-    def redo(self) -> None:
-        self._document.apply(self._after, None if self._landmarks is None else self._landmarks[1])
-
-    def undo(self) -> None:
-        self._document.apply(self._before, None if self._landmarks is None else self._landmarks[0])
-
-
-class AnnotationDocument(QUndoStack):
-    """A clip's annotations with their undo stack; every change (undo and redo too) is saved at once."""
-
-    changed = Signal()
-    save_failed = Signal(str)
-
-    def __init__(self, annotations: Annotations, path: Path, parent=None):
-        super().__init__(parent)
-        self.annotations = annotations
-        self.path = Path(path)
-
-    def edit(self, text: str, points: dict[PointKey, LandmarkPoint | None], landmarks: list[str] | None = None) -> bool:
-        """Push one undoable edit; False (and nothing pushed) when it would change nothing."""
-        points = {key: point for key, point in points.items() if self.annotations.point(*key) != point}
-        if landmarks is not None and list(landmarks) == self.annotations.landmarks:
-            landmarks = None
-        if not points and landmarks is None:
-            return False
-        self.push(_Edit(self, text, points, landmarks))
-        return True
-
-    def apply(self, points: dict[PointKey, LandmarkPoint | None], landmarks: list[str] | None) -> None:
-        """Change the annotations (for the commands), save them and say so."""
-        if landmarks is not None:
-            self.annotations.landmarks = list(landmarks)
-        for (frame, name), point in points.items():
-            if point is None:
-                self.annotations.remove_point(frame, name)
-            else:
-                self.annotations.set_point(frame, name, point.x, point.y, point.origin)
-        self.save()
-        self.changed.emit()
-
-    def save(self) -> None:
-        try:
-            save_annotations(self.annotations, self.path)
-        except OSError as exc:
-            self.save_failed.emit(f"{self.path}: cannot save the annotations ({exc.strerror or exc})")
 
 
 class _EditBox(pg.ViewBox):

@@ -21,12 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from usanimator_app.engine.animator import Animator, MotionOptions
+from usanimator_app.engine.device import choose_device
 from usanimator_app.engine.pipeline import MANIFEST_NAME
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.state import AppState
 from usanimator_app.gui.widgets import display_name
 
 DEVICES = (("auto", "Auto (CUDA when present)"), ("cuda", "CUDA"), ("cpu", "CPU"))
 MODEL_CARD_NAME = "MODEL_CARD.md"
+
+
+def device_status(app: AppState) -> tuple[str, str]:
+    """(the active device in words, a note when CUDA was asked for but is not there)."""
+    choice = app.model.device_choice if app.model is not None else choose_device(app.device)
+    return choice.label, choice.note if app.device == "cuda" and choice.device.type != "cuda" else ""
 
 
 def describe_model(animator: Animator) -> str:

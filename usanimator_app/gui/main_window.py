@@ -1,7 +1,9 @@
 """The main window: menus, a status bar that always names the active device, and the tabs.
 
 Tabs come from factories (``default_tab_factories``): a tab is a QWidget built from a
-:class:`TabContext`; its ``windowTitle()`` is its tab label. Optionally it has
+:class:`context.TabContext`; its ``windowTitle()`` is its tab label. Tabs share the model and the
+device through ``TabContext.app`` (a :class:`state.AppState`), which the status bar shows; they never
+look each other up. Optionally a tab has
 ``menu_actions() -> {"File" | "View" | "Help": [QAction | None]}`` (None: a separator),
 ``shutdown()`` (called when the window closes) and a ``launch_done(int)`` signal.
 Adding a tab is one more entry in ``default_tab_factories``.
@@ -9,58 +11,28 @@ Adding a tab is one more entry in ``default_tab_factories``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
-
 from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
 
 from usanimator_app import __version__
 from usanimator_app.core.paths import user_data_dir
+from usanimator_app.gui.animate_tab import AnimateTab
+from usanimator_app.gui.annotate_tab import AnnotateTab
+from usanimator_app.gui.context import Launch, TabContext, TabFactory
+from usanimator_app.gui.controls import device_status
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.state import AppState
+from usanimator_app.gui.train_tab import TrainTab
 
+__all__ = ["Launch", "MainWindow", "default_tab_factories"]
 MENUS = ("File", "View", "Help")
 FRAME_ROOM = QSize(16, 40)  # a window manager's title bar and borders
 
 
-@dataclass
-class Launch:
-    """What the command line asked for: ``usanimator gui --source ... --run --export OUT.mp4``."""
-
-    source: Path | None = None
-    driving: Path | None = None
-    model: Path | None = None
-    device: str | None = None
-    run: bool = False
-    export: Path | None = None
-    quit_when_done: bool = False
-
-
-@dataclass
-class TabContext:
-    """What a tab gets from the window."""
-
-    settings: Settings
-    prompts: Prompts
-    show_message: Callable[[str], None]  # a passing message in the status bar
-    set_device_status: Callable[[str, str], None]  # (device label, note) shown permanently
-    set_model_status: Callable[[str], None]  # which model is in use, shown permanently
-    launch: Launch | None = None
-    tab: Callable[[str], QWidget | None] = lambda title: None  # another tab by its title (None: absent)
-
-
-TabFactory = Callable[[TabContext], QWidget]
-
-
 def default_tab_factories() -> list[TabFactory]:
     """The window's tabs, in order."""
-    from usanimator_app.gui.animate_tab import AnimateTab
-    from usanimator_app.gui.annotate_tab import AnnotateTab
-    from usanimator_app.gui.train_tab import TrainTab
-
     return [AnimateTab, AnnotateTab, TrainTab]
 
 
@@ -87,15 +59,17 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        context = TabContext(
-            settings, self.prompts, self.show_message, self.set_device_status, self.set_model_status, launch, self.tab
-        )
+        self.app = AppState(device=(launch.device if launch else None) or settings.text("device", "auto"))
+        self.app.model_changed.subscribe(self._show_state)
+        self.app.device_changed.subscribe(lambda _device: self._show_state())
+        context = TabContext(settings, self.prompts, self.app, self.show_message, self.tabs.setCurrentWidget, launch)
         for factory in default_tab_factories() if tab_factories is None else tab_factories:
             tab = factory(context)
             self.tabs.addTab(tab, tab.windowTitle())
             if hasattr(tab, "launch_done"):
                 tab.launch_done.connect(self.launch_done)
         self._build_menus()
+        self._show_state()
         geometry = settings.blob("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(self.first_size())
@@ -108,7 +82,7 @@ class MainWindow(QMainWindow):
         return QSize(min(1500, free.width() - FRAME_ROOM.width()), min(900, free.height() - FRAME_ROOM.height()))
 
     def tab(self, title: str) -> QWidget | None:
-        """The tab labelled ``title`` (None when that tab is absent)."""
+        """The tab labelled ``title`` (None when that tab is absent); for tests and scripts, never for tabs."""
         for index in range(self.tabs.count()):
             if self.tabs.tabText(index) == title:
                 return self.tabs.widget(index)
@@ -117,12 +91,12 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
-    def set_device_status(self, label: str, note: str) -> None:
+    def _show_state(self) -> None:
+        """The status bar: the model in use and the active device (with why, when CUDA is missing)."""
+        label, note = device_status(self.app)
         self.device_label.setText(f"Device: {label}" + (f" — {note}" if note else ""))
         self.device_label.setToolTip(note or f"Animation runs on {label}")
-
-    def set_model_status(self, text: str) -> None:
-        self.model_label.setText(text)
+        self.model_label.setText(self.app.model_status)
 
     def _build_menus(self) -> None:
         menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}

@@ -7,6 +7,10 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 APP_TITLE = "USAnimator"
+MEDIA_FILTER = ("Images and clips (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp *.tif *.tiff *.mp4 *.m4v *.mov *.avi *.mpeg "
+                "*.mpg *.gif);;All files (*)")
+MODEL_FILTER = "USAnimator checkpoints (*.pt *.pth);;All files (*)"
+CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
 
 class Prompts:

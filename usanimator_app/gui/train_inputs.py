@@ -29,10 +29,9 @@ from usanimator_app.core.atomic import write_text_atomic
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine.dataset import find_clips
 from usanimator_app.engine.pipeline import default_model_path
-from usanimator_app.gui.prompts import Prompts
+from usanimator_app.gui.prompts import MODEL_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
 
-MODEL_FILTER = "USAnimator checkpoints (*.pt *.pth);;All files (*)"
 FINE_TUNE_CHOICES = (("bundled", "The bundled model"), ("scratch", "From scratch (random weights)"),
                      ("file", "A checkpoint file"))
 

@@ -3,6 +3,7 @@
 A job is ``job(should_stop) -> Iterable``; each item it yields becomes ``Job.produced``. The
 worker checks the stop flag between items, so :meth:`Job.cancel` takes effect within one item
 (one animated frame). Exceptions become ``failed(message)`` with the traceback in the log file.
+:class:`JobRunner` runs a tab's jobs one at a time and reports how each ended.
 """
 
 from __future__ import annotations
@@ -111,3 +112,54 @@ class Job(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         self.ended.emit()
+
+
+class JobRunner(QObject):
+    """A tab's jobs, one at a time: starts one, records how it ended, and once its thread has
+    stopped calls ``on_end(outcome, message)`` (outcome 'finished' | 'cancelled' | 'failed')."""
+
+    changed = Signal()  # a job started or ended: the tab's controls follow
+
+    def __init__(self, prefix: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self._prefix = prefix
+        self.job: Job | None = None
+        self.kind = ""  # the running job's kind, '' when idle
+        self._outcome = ""
+        self._message = ""
+        self._on_end: Callable[[str, str], None] = lambda outcome, message: None
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def start(self, kind: str, function: JobFunction, on_item: Callable[[object], None],
+              on_end: Callable[[str, str], None]) -> None:
+        job = Job(function, f"{self._prefix}-{kind}", self)
+        self.job, self.kind, self._outcome, self._message, self._on_end = job, kind, "", "", on_end
+        job.produced.connect(on_item)
+        job.finished.connect(lambda: self._record("finished", ""))
+        job.cancelled.connect(lambda: self._record("cancelled", ""))
+        job.failed.connect(lambda message: self._record("failed", message))
+        job.ended.connect(self._ended)
+        self.changed.emit()
+        job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def shutdown(self) -> None:
+        """Stop the running job and wait for its thread (the window is closing)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()
+
+    def _record(self, outcome: str, message: str) -> None:
+        self._outcome, self._message = outcome, message
+
+    def _ended(self) -> None:
+        job, self.job, self.kind = self.job, None, ""
+        job.deleteLater()
+        self._on_end(self._outcome, self._message)
+        self.changed.emit()

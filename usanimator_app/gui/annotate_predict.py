@@ -1,0 +1,153 @@
+"""Predict for the Annotate tab: which model it uses (chosen there, else the application's model,
+else the bundled one) and the background job that runs the landmark heads over a clip's frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from usanimator_app.core.annotation_tools import PointKey, prediction_slots
+from usanimator_app.core.annotations import Annotations, LandmarkPoint
+from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.preprocess import fit_geometry
+from usanimator_app.engine.animator import Animator
+from usanimator_app.engine.pipeline import default_model_path
+from usanimator_app.gui.annotate_panels import EditBox
+from usanimator_app.gui.context import TabContext
+from usanimator_app.gui.prompts import MODEL_FILTER
+from usanimator_app.gui.workers import JobFunction, JobRunner
+
+
+@dataclass
+class PredictedFrame:
+    """One frame's predicted points: landmark -> (x, y) original pixels."""
+
+    frame: int
+    points: dict[str, tuple[float, float]]
+
+
+def predict_job(checkpoint: Path, device: str, frames: list[np.ndarray], slots: dict[int, list[str]]) -> JobFunction:
+    """Yields the number of frames to predict, then a :class:`PredictedFrame` per frame.
+
+    Frames go to the model as the trainer sends them (``fit_geometry`` on frame 0, then
+    ``to_model``), and the landmarks come back through ``points_to_original``.
+    """
+
+    def job(should_stop: Callable[[], bool]) -> Iterator[object]:
+        animator = Animator(checkpoint, device=device)
+        names = animator.landmark_names
+        if not names:
+            raise UserInputError(f"{checkpoint.name} has no anatomical landmark heads (preset fomm): "
+                                 "choose a p, pt or ptg model")
+        wanted = {frame: [n for n in slot if n in names] for frame, slot in slots.items()}
+        wanted = {frame: slot for frame, slot in wanted.items() if slot}
+        if not wanted:
+            raise UserInputError(f"{checkpoint.name} predicts {', '.join(names)}: none of them is missing on this clip")
+        yield len(wanted)
+        geometry = fit_geometry(frames[0], size=animator.image_size, crop_borders=True)
+        for frame, slot in wanted.items():
+            if should_stop():
+                return
+            output = animator.keypoints(geometry.to_model(frames[frame]))
+            original = geometry.points_to_original(animator.to_pixels(output.landmarks))
+            yield PredictedFrame(frame, {n: tuple(float(v) for v in original[names.index(n)]) for n in slot})
+
+    return job
+
+
+class Predictor(QObject):
+    """The model for Predict (shown in the Edit box) and the prediction job, run on the tab's jobs.
+
+    ``ended(outcome, points, frames)``: the points to set (empty unless 'finished') and on how many frames.
+    """
+
+    ended = Signal(str, object, int)
+
+    def __init__(self, context: TabContext, jobs: JobRunner, box: EditBox, parent: QObject | None = None):
+        super().__init__(parent)
+        self._context = context
+        self._jobs = jobs
+        self._box = box
+        self._predicted: dict[int, dict[str, tuple[float, float]]] = {}
+        self._annotations: Annotations | None = None
+        saved = context.settings.text("annotate/model")
+        self._chosen: Path | None = Path(saved) if saved and Path(saved).is_file() else None
+        context.app.model_changed.subscribe(self.model)
+        box.model_button.clicked.connect(self._choose_dialog)
+        self.model()
+
+    def model(self) -> Path | None:
+        """The checkpoint Predict uses: chosen here, else the application's (the Animate tab's), else
+        the bundled model. Shows which in the model label, or why there is none."""
+        label = self._box.model_label
+        if self._chosen is not None:
+            label.setText(f"Model: {self._chosen.name} (chosen here)")
+            return self._chosen
+        animator = self._context.app.model
+        if animator is not None:
+            label.setText(f"Model: {animator.checkpoint_path.name} (the Animate tab's)")
+            return animator.checkpoint_path
+        try:
+            path = default_model_path()
+        except UserInputError:
+            label.setText("No model for Predict: the bundled model is not installed and the Animate "
+                          "tab has none loaded; choose a checkpoint (Model…).")
+            return None
+        label.setText(f"Model: {path.name} (bundled)")
+        return path
+
+    def choose(self, path: Path | None) -> None:
+        """Use ``path`` for Predict (None: back to the Animate tab's or the bundled model)."""
+        self._chosen = None if path is None else Path(path)
+        self._context.settings.set("annotate/model", "" if path is None else str(path))
+        self.model()
+
+    def _choose_dialog(self) -> None:
+        settings = self._context.settings
+        path = self._context.prompts.open_file("Model for Predict", settings.folder("model"), MODEL_FILTER)
+        if path:
+            self.choose(path)
+
+    def start(self, annotations: Annotations, frames: list[np.ndarray]) -> bool:
+        """Predict the missing points of every frame in the background; False when it cannot start."""
+        checkpoint = self.model()
+        if checkpoint is None:
+            self._context.prompts.error(self._box.model_label.text())
+            return False
+        slots = prediction_slots(annotations, len(frames))
+        if not slots:
+            self._context.show_message("Every frame holds all its landmarks: nothing to predict.")
+            return False
+        self._predicted, self._annotations = {}, annotations
+        self._box.predict_progress.setRange(0, 0)
+        self._box.predict_progress.setValue(0)
+        self._jobs.start("predict", predict_job(checkpoint, self._context.app.device, frames, slots), self._item,
+                         self._job_ended)
+        return True
+
+    def _item(self, item: object) -> None:
+        if isinstance(item, PredictedFrame):
+            self._predicted[item.frame] = item.points
+            self._box.predict_progress.setValue(len(self._predicted))
+        else:
+            self._box.predict_progress.setRange(0, int(item))
+
+    def _job_ended(self, outcome: str, message: str) -> None:
+        predicted, annotations, self._predicted, self._annotations = self._predicted, self._annotations, {}, None
+        points: dict[PointKey, LandmarkPoint] = {}
+        if outcome == "finished":
+            points = {
+                (frame, name): LandmarkPoint(x, y, "predicted")
+                for frame, found in predicted.items()
+                for name, (x, y) in found.items()
+                if (current := annotations.point(frame, name)) is None or current.origin == "predicted"
+            }
+        elif outcome == "failed":
+            self._context.prompts.error(message)
+        self._box.predict_progress.setRange(0, 1)
+        self._box.predict_progress.setValue(0)
+        self.ended.emit(outcome, points, len(predicted))

@@ -1,0 +1,230 @@
+"""Qt-free state of the window, which the widgets render and change.
+
+Views subscribe with plain callbacks (:class:`Observers`); nothing here imports Qt, so tests drive
+these objects without widgets. :class:`AppState` is what every tab shares: the model in use and the
+device asked for. The tabs' own state lives here too: a training run's progress
+(:class:`TrainProgress`), a clip's landmark edits (:class:`AnnotationEdits`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from usanimator_app.core.annotation_tools import BLADDER_NECK, SYMPHYSIS, PointKey
+from usanimator_app.core.annotations import Annotations, LandmarkPoint, save_annotations
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+class Observers:
+    """A list of callbacks: ``subscribe(callback)``, then ``notify(*args)`` calls each in order."""
+
+    def __init__(self):
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def subscribe(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.append(callback)
+
+    def unsubscribe(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.remove(callback)
+
+    def notify(self, *args: Any) -> list[Any]:
+        """Call every callback with ``args``; returns what they returned."""
+        return [callback(*args) for callback in list(self._callbacks)]
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+
+class AppState:
+    """The model in use (an ``engine.animator.Animator``, None before one loads) and the device
+    asked for ('auto' | 'cuda' | 'cpu'), shared by every tab."""
+
+    def __init__(self, device: str = "auto"):
+        self.model: Any = None
+        self.model_status = ""  # what the status bar says about the model
+        self.device = device if device in DEVICES else "auto"
+        self.model_changed = Observers()  # () after the model or its status changed
+        self.device_changed = Observers()  # (device key) after the device asked for changed
+        self.model_requests = Observers()  # (checkpoint path) -> True when that handler loads it
+
+    def set_model(self, model: Any, status: str) -> None:
+        """A model was loaded (or none is usable: ``model`` None)."""
+        self.model = model
+        self.model_status = status
+        self.model_changed.notify()
+
+    def set_model_status(self, status: str) -> None:
+        """Say what happens to the model (loading, or why a new one is not usable) and keep it."""
+        self.model_status = status
+        self.model_changed.notify()
+
+    def set_device(self, device: str) -> None:
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+        if device != self.device:
+            self.device = device
+            self.device_changed.notify(device)
+
+    def request_model(self, path: Path) -> bool:
+        """Ask the tab that loads models to load ``path``; False when none takes it (absent or busy)."""
+        return any(self.model_requests.notify(Path(path)))
+
+
+def format_speed(step: int, total: int, rate: float | None) -> str:
+    """'Step 120 / 1000 · 2.31 steps/s · ETA 6:21'."""
+    text = f"Step {step} / {total}"
+    if rate:
+        eta = round(max(0, total - step) / rate)
+        hours, rest = divmod(eta, 3600)
+        clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+        text += f" · {rate:.2f} steps/s · ETA {clock}"
+    return text
+
+
+class TrainProgress:
+    """A training run's loss curves (``history``: term -> (steps, values)) and its speed, from the
+    trainer's reports or from a run folder's metrics.jsonl."""
+
+    def __init__(self):
+        self.history: dict[str, tuple[list[int], list[float]]] = {}
+        self.last_step: int | None = None  # the newest step reported by this process
+        self._clock: tuple[float, int] | None = None  # (time, step) before this process's first step
+
+    def clear(self) -> None:
+        self.history = {}
+
+    def restart(self) -> None:
+        """A new trainer process: its speed is measured afresh."""
+        self.last_step = None
+        self._clock = None
+
+    def add_losses(self, step: int, losses: dict) -> None:
+        for name, value in losses.items():
+            steps, values = self.history.setdefault(name, ([], []))
+            steps.append(step)
+            value = float(value)
+            values.append(value if value > 0 and math.isfinite(value) else math.nan)  # log axis: zeros are gaps
+
+    def load_metrics(self, path: Path) -> None:
+        """The curves that a run folder's metrics.jsonl holds (what an earlier or resumed run logged)."""
+        self.clear()
+        if not path.is_file():
+            return
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                step = int(record["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            self.add_losses(step, {k: v for k, v in record.items() if k not in ("step", "seconds", "time")})
+
+    def step_done(self, report: dict, now: float) -> str:
+        """Take one step's report (``losses``, ``seconds`` since the process began); returns the speed line."""
+        step, total = int(report.get("step", 0)), int(report.get("total", 0))
+        if self._clock is None:
+            self._clock = (now - float(report.get("seconds", 0.0)), step - 1)
+        started, first = self._clock
+        self.last_step = step
+        self.add_losses(step, report.get("losses") or {})
+        return format_speed(step, total, (step - first) / (now - started) if now > started else None)
+
+
+def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
+    """The complete lines of ``pending + chunk`` (decoded, stripped at the right) and what is left over."""
+    *lines, rest = (pending + chunk).split(b"\n")
+    return [line.decode("utf-8", errors="replace").rstrip() for line in lines], rest
+
+
+@dataclass
+class _Edit:
+    text: str
+    before: dict[PointKey, LandmarkPoint | None]
+    after: dict[PointKey, LandmarkPoint | None]
+    landmarks: tuple[list[str], list[str]] | None  # (before, after) when the landmark set changes
+
+
+class AnnotationEdits:
+    """A clip's annotations with undo and redo; every change (undo and redo too) is saved at once
+    to ``path`` with the atomic ``save_annotations``."""
+
+    def __init__(self, annotations: Annotations, path: Path):
+        self.annotations = annotations
+        self.path = Path(path)
+        self._done: list[_Edit] = []
+        self._undone: list[_Edit] = []
+        self.changed = Observers()  # () after every change
+        self.save_failed = Observers()  # (message) when the sidecar could not be written
+
+    def edit(self, text: str, points: dict[PointKey, LandmarkPoint | None], landmarks: list[str] | None = None) -> bool:
+        """Make one undoable edit (None removes a point); False (and nothing kept) when it changes nothing."""
+        points = {key: point for key, point in points.items() if self.annotations.point(*key) != point}
+        if landmarks is not None and list(landmarks) == self.annotations.landmarks:
+            landmarks = None
+        if not points and landmarks is None:
+            return False
+        before = {key: self.annotations.point(*key) for key in points}
+        change = _Edit(text, before, points, None if landmarks is None else (list(self.annotations.landmarks), list(landmarks)))
+        self._done.append(change)
+        self._undone.clear()
+        self._apply(change.after, None if change.landmarks is None else change.landmarks[1])
+        return True
+
+    def undo(self) -> None:
+        if self._done:
+            change = self._done.pop()
+            self._undone.append(change)
+            self._apply(change.before, None if change.landmarks is None else change.landmarks[0])
+
+    def redo(self) -> None:
+        if self._undone:
+            change = self._undone.pop()
+            self._done.append(change)
+            self._apply(change.after, None if change.landmarks is None else change.landmarks[1])
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def undo_text(self) -> str:
+        """What Undo would undo ('' when nothing)."""
+        return self._done[-1].text if self._done else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._undone[-1].text if self._undone else ""
+
+    def _apply(self, points: dict[PointKey, LandmarkPoint | None], landmarks: list[str] | None) -> None:
+        if landmarks is not None:
+            self.annotations.landmarks = list(landmarks)
+        for (frame, name), point in points.items():
+            if point is None:
+                self.annotations.remove_point(frame, name)
+            else:
+                self.annotations.set_point(frame, name, point.x, point.y, point.origin)
+        try:
+            save_annotations(self.annotations, self.path)
+        except OSError as exc:
+            self.save_failed.notify(f"{self.path}: cannot save the annotations ({exc.strerror or exc})")
+        self.changed.notify()
+
+
+def descent_notes(landmarks: list[str], measured: bool, rest: int, unit: str) -> list[str]:
+    """Why the bladder-neck descent is missing or in px, for a clip with the landmark set ``landmarks``."""
+    notes = []
+    if SYMPHYSIS not in landmarks or BLADDER_NECK not in landmarks:
+        notes.append(f"Descent needs the landmarks {SYMPHYSIS} and {BLADDER_NECK}.")
+    elif not measured:
+        notes.append(f"The rest frame ({rest}) needs both points.")
+    if unit == "px":
+        notes.append("No pixel spacing: descent shown in px.")
+    return notes

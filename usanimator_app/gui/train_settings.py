@@ -1,0 +1,138 @@
+"""The Train tab's Run box: preset, size, fine-tune choice, steps, batch, learning rate, device,
+previews, run folder and the Start / Stop / Resume buttons; kept in the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from usanimator_app.engine.config import PRESETS, SIZES
+from usanimator_app.gui.prompts import Prompts
+from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.train_inputs import FineTuneChoice
+
+PRESET_NOTES = {
+    "fomm": "keypoints only (FOMM)",
+    "p": "+ landmarks",
+    "pt": "+ landmarks, two decoders",
+    "ptg": "+ two decoders, GAN (paper)",
+}
+TRAIN_DEVICES = (("auto", "Automatic (CUDA if present)"), ("cpu", "CPU"), ("cuda", "CUDA"))
+
+
+class RunSettings(QGroupBox):
+    """How a run trains; ``arguments`` turns it into ``usanimator train`` options."""
+
+    def __init__(self, settings: Settings, prompts: Prompts, parent: QWidget | None = None):
+        super().__init__("Run", parent)
+        self.fine_tune = FineTuneChoice(settings, prompts)
+        self.preset = QComboBox()
+        for name in PRESETS:
+            self.preset.addItem(f"{name} — {PRESET_NOTES.get(name, '')}", name)
+        self.size = QComboBox()
+        for name, values in SIZES.items():
+            self.size.addItem(f"{name} ({values.get('image_size', 256)} px)", name)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 10_000_000)
+        self.steps.setToolTip("Total steps; with Resume, the run continues up to this step")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 1024)
+        self.learning_rate = QDoubleSpinBox()
+        self.learning_rate.setDecimals(6)
+        self.learning_rate.setRange(1e-6, 1.0)
+        self.learning_rate.setSingleStep(1e-5)
+        self.device = QComboBox()
+        for key, label in TRAIN_DEVICES:
+            self.device.addItem(label, key)
+        self.sample_every = QSpinBox()
+        self.sample_every.setRange(0, 1_000_000)
+        self.sample_every.setSpecialValueText("never")
+        self.sample_every.setSuffix(" steps")
+        self.run_edit = QLineEdit()
+        self.run_edit.setPlaceholderText("Folder for checkpoints, metrics and samples")
+        self.run_button = QPushButton("Choose…")
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_edit, 1)
+        run_row.addWidget(self.run_button)
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current step; a checkpoint is saved")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the newest checkpoint of the run folder up to Steps")
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(button)
+        form = QFormLayout(self)
+        form.addRow("Preset", self.preset)
+        form.addRow("Size", self.size)
+        form.addRow("Fine-tune from", self.fine_tune)
+        form.addRow("Steps", self.steps)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.learning_rate)
+        form.addRow("Device", self.device)
+        form.addRow("Previews every", self.sample_every)
+        form.addRow("Run folder", run_row)
+        form.addRow(buttons)
+
+    def restore(self, settings: Settings) -> None:
+        """The values of the last session (the run folder is the tab's to restore)."""
+        self.preset.setCurrentIndex(max(0, self.preset.findData(settings.text("train/preset", "ptg"))))
+        self.size.setCurrentIndex(max(0, self.size.findData(settings.text("train/size", "cpu-128"))))
+        self.steps.setValue(settings.integer("train/steps", 10000))
+        self.batch.setValue(settings.integer("train/batch", 4))
+        self.learning_rate.setValue(settings.number("train/lr", 2e-4))
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.text("train/device", "auto"))))
+        self.sample_every.setValue(settings.integer("train/sample_every", 100))
+
+    def save(self, settings: Settings) -> None:
+        for key, value in (("preset", self.preset.currentData()), ("size", self.size.currentData()),
+                           ("steps", self.steps.value()), ("batch", self.batch.value()),
+                           ("lr", self.learning_rate.value()), ("device", self.device.currentData()),
+                           ("sample_every", self.sample_every.value()), ("run", self.run_edit.text())):
+            settings.set(f"train/{key}", value)
+
+    def run_folder(self) -> Path | None:
+        text = self.run_edit.text().strip()
+        return Path(text) if text else None
+
+    def arguments(self, data: Path, resume: bool) -> list[str]:
+        """``usanimator train`` options for the dataset file ``data``. A new run fine-tunes from the
+        chosen checkpoint (``--init``); Resume continues its own checkpoint instead."""
+        init = None if resume else self.fine_tune.init_path()
+        arguments = [
+            "--data", str(data),
+            "--preset", self.preset.currentData(),
+            "--size", self.size.currentData(),
+            "--out", str(self.run_folder()),
+            "--steps", str(self.steps.value()),
+            "--batch", str(self.batch.value()),
+            "--lr", repr(self.learning_rate.value()),
+            "--device", self.device.currentData(),
+            "--sample-every", str(self.sample_every.value()),
+            "--progress", "json",
+        ]
+        return arguments + (["--init", str(init)] if init is not None else []) + (["--resume"] if resume else [])
+
+    def set_running(self, running: bool, stopping: bool, can_start: bool, can_resume: bool) -> None:
+        """Lock the settings while a run goes on; a fine-tuned run keeps its checkpoint's preset and size."""
+        for widget in (self.fine_tune, self.steps, self.batch, self.learning_rate, self.device, self.sample_every,
+                       self.run_edit, self.run_button):
+            widget.setEnabled(not running)
+        fine_tuning = self.fine_tune.init_path() is not None
+        for widget in (self.preset, self.size):
+            widget.setEnabled(not running and not fine_tuning)
+            widget.setToolTip("From the checkpoint fine-tuned from" if fine_tuning else "")
+        self.start_button.setEnabled(not running and can_start)
+        self.resume_button.setEnabled(not running and can_resume)
+        self.stop_button.setEnabled(running and not stopping)
