@@ -26,7 +26,7 @@ def test_dropped_files_show_their_facts(ready_window, media, drop_files):
     assert "source.png" in tab.source_panel.facts.text() and "120×100 px" in tab.source_panel.facts.text()
     assert "5 frames" in tab.driving_panel.facts.text() and "12 fps" in tab.driving_panel.facts.text()
     assert not tab.source_panel.thumbnail.pixmap().isNull()
-    assert tab.run_button.isEnabled()
+    assert tab.run_box.run_button.isEnabled()
 
 
 def test_unreadable_file_gives_a_one_line_dialog_and_the_tab_stays_usable(ready_window, media, prompts, drop_files):
@@ -51,7 +51,7 @@ def test_run_shows_every_frame_with_overlays_then_plays_back(ready_window, media
     tab = ready_window.tab("Animate")
     assert _animate(tab, qtbot, media, drop_files) == "finished"
     assert [r.index for r in tab.results] == [0, 1, 2, 3, 4]
-    assert tab.progress.value() == 5 and tab.progress_label.text().startswith("Animated 5 frames")
+    assert tab.run_box.progress.value() == 5 and tab.run_box.progress_label.text().startswith("Animated 5 frames")
     live = tab.live
     assert live.output_view.image.image.shape == (100, 120)  # the 120x100 source's own resolution
     assert live.output_view.title.text.endswith("120×100 px")
@@ -74,7 +74,7 @@ def test_run_shows_every_frame_with_overlays_then_plays_back(ready_window, media
     live.play_button.setChecked(True)
     qtbot.waitUntil(lambda: live.slider.value() != 2, timeout=5000)
     live.play_button.setChecked(False)
-    assert tab.export_button.isEnabled()
+    assert tab.run_box.export_button.isEnabled()
 
 
 def test_kept_results_grow_by_the_uint8_output_frame_only(ready_window, media, qtbot, drop_files):
@@ -119,10 +119,10 @@ def test_output_settings_reach_the_animator(ready_window, media, qtbot, drop_fil
 
 def test_open_sample_loads_the_bundled_source_and_driving_clip(ready_window, qtbot):
     tab = ready_window.tab("Animate")
-    tab.open_sample_action.trigger()
+    tab.inputs.open_sample_action.trigger()
     assert "sample_source.png" in tab.source_panel.facts.text()
     assert "sample_driving.mp4" in tab.driving_panel.facts.text()
-    assert tab._source.path == resources_dir() / "sample_source.png" and tab.run_button.isEnabled()
+    assert tab.inputs.source.path == resources_dir() / "sample_source.png" and tab.run_box.run_button.isEnabled()
 
 
 def test_cancel_midway_stops_within_a_frame(ready_window, media, qtbot, drop_files):
@@ -141,8 +141,8 @@ def test_cancel_midway_stops_within_a_frame(ready_window, media, qtbot, drop_fil
         tab.jobs.job.produced.connect(cancel_at_second_frame)
     assert ended.args[0] == "cancelled"
     assert 2 <= len(tab.results) < 40  # the worker-level bound (one frame) is in test_workers.py
-    assert tab.progress_label.text().startswith(f"Cancelled after {len(tab.results)} of 40")
-    assert tab.run_button.isEnabled() and tab.export_button.isEnabled()
+    assert tab.run_box.progress_label.text().startswith(f"Cancelled after {len(tab.results)} of 40")
+    assert tab.run_box.run_button.isEnabled() and tab.run_box.export_button.isEnabled()
 
 
 def test_incompatible_checkpoint_gives_a_dialog_and_keeps_the_model(ready_window, tmp_path, qtbot, prompts):

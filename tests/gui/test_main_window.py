@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QLabel
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine.animator import MotionOptions, OutputOptions
-from usanimator_app.gui import animate_tab
+from usanimator_app.gui import model_choice
 from usanimator_app.gui.animate_tab import AnimateTab
 from usanimator_app.gui.main_window import FRAME_ROOM, Launch, MainWindow, default_tab_factories
 from usanimator_app.gui.settings import Settings
@@ -34,7 +34,7 @@ def test_menus_tabs_and_device_always_in_the_status_bar(ready_window):
 
 
 def test_the_window_fits_a_1366x768_screen(open_window, monkeypatch):
-    monkeypatch.setattr(animate_tab, "default_model_path", _no_bundled_model)
+    monkeypatch.setattr(model_choice, "default_model_path", _no_bundled_model)
     window = open_window(tab_factories=default_tab_factories())
     needed = window.minimumSizeHint()
     assert needed.width() <= 1366 - FRAME_ROOM.width() and needed.height() <= 768 - FRAME_ROOM.height()
@@ -43,34 +43,34 @@ def test_the_window_fits_a_1366x768_screen(open_window, monkeypatch):
 
 
 def test_tabs_come_from_factories(open_window, monkeypatch):
-    monkeypatch.setattr(animate_tab, "default_model_path", _no_bundled_model)
+    monkeypatch.setattr(model_choice, "default_model_path", _no_bundled_model)
     window = open_window(tab_factories=[AnimateTab, lambda context: _titled(QLabel("extra"), "Extra")])
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Animate", "Extra"]
     assert window.tab("Train") is None
 
 
 def test_missing_bundled_model_is_said_plainly(open_window, monkeypatch, prompts):
-    monkeypatch.setattr(animate_tab, "default_model_path", _no_bundled_model)
+    monkeypatch.setattr(model_choice, "default_model_path", _no_bundled_model)
     window = open_window()
     tab = window.tab("Animate")
     assert "bundled model is not installed" in tab.model_panel.message.text()
     assert "Open model" in tab.model_panel.message.text()
     assert window.model_label.text().startswith("No model loaded")
     assert window.device_label.text().startswith("Device: ")
-    assert not tab.run_button.isEnabled()
+    assert not tab.run_box.run_button.isEnabled()
     assert prompts.errors == []  # said in the window, no dialog at start-up
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_asking_for_cuda_without_a_gpu_says_so(open_window, monkeypatch):
-    monkeypatch.setattr(animate_tab, "default_model_path", _no_bundled_model)
+    monkeypatch.setattr(model_choice, "default_model_path", _no_bundled_model)
     window = open_window(Launch(device="cuda"))
     assert window.device_label.text().startswith("Device: CPU — CUDA was requested")
     assert "CUDA was requested" in window.tab("Animate").model_panel.device_note.text()
 
 
 def test_settings_persist_between_windows(open_window, monkeypatch, settings_path, media, qtbot):
-    monkeypatch.setattr(animate_tab, "default_model_path", _no_bundled_model)
+    monkeypatch.setattr(model_choice, "default_model_path", _no_bundled_model)
     window = open_window()
     tab = window.tab("Animate")
     tab.motion.set_options(MotionOptions(relative=True, adapt_scale=False, reference=3, gain=1.5), 7)

@@ -12,7 +12,18 @@ from types import SimpleNamespace
 import pytest
 
 from usanimator_app.core.annotations import Annotations, LandmarkPoint, load_annotations
-from usanimator_app.gui.state import AnnotationEdits, AppState, Observers, TrainProgress, format_speed, split_lines
+from usanimator_app.gui.state import (
+    AnimationRun,
+    AnnotationEdits,
+    AppState,
+    Observers,
+    RunStart,
+    TrainProgress,
+    descent_notes,
+    format_progress,
+    format_speed,
+    split_lines,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,3 +135,29 @@ def test_annotation_edits_report_a_failed_save_and_keep_the_edit(tmp_path):
     assert edits.edit("Place", {(0, "bladder_neck"): LandmarkPoint(1, 1, "manual")})
     assert len(failures) == 1 and "cannot save the annotations" in failures[0]
     assert edits.annotations.point(0, "bladder_neck") is not None and edits.can_undo
+
+
+def test_animation_run_keeps_the_results_and_words_the_progress():
+    run = AnimationRun()
+    run.begin(("bladder_neck",), fps=None)
+    assert run.fps == 20.0 and run.names == ("bladder_neck",) and run.results == []
+    run.add(RunStart(total=4, source="source"), now=10.0)
+    assert not run.take_news()
+    run.add("frame 0", now=10.5)
+    run.add("frame 1", now=11.0)
+    assert run.take_news() and not run.take_news() and run.source == "source"
+    assert run.progress_text(now=11.0) == "2 / 4 frames · 2.0 frames/s · ETA 0:01"
+    assert run.summary("cancelled", now=11.0) == "Cancelled after 2 of 4 frames"
+    assert run.summary("finished", now=12.0) == "Animated 2 frames in 2.0 s"
+    assert run.summary("failed", now=12.0) == "Animation failed"
+    run.clear()
+    assert run.results == [] and run.shown == 0
+    assert format_progress(0, 5, 0.0) == "0 / 5 frames"
+
+
+def test_descent_notes_say_what_is_missing():
+    both = ["symphysis_lower_edge", "bladder_neck"]
+    assert descent_notes(both, measured=True, rest=0, unit="mm") == []
+    assert descent_notes(both, measured=False, rest=3, unit="px") == [
+        "The rest frame (3) needs both points.", "No pixel spacing: descent shown in px."]
+    assert descent_notes(["a"], measured=False, rest=0, unit="mm")[0].startswith("Descent needs the landmarks")

@@ -39,12 +39,11 @@ from usanimator_app.gui.annotate_predict import Predictor
 from usanimator_app.gui.annotation_editor import AnnotationTimeline, AnnotationView
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import CSV_FILTER, MEDIA_FILTER
-from usanimator_app.gui.state import AnnotationEdits, descent_notes
+from usanimator_app.gui.state import DEFAULT_FPS, AnnotationEdits, descent_notes
 from usanimator_app.gui.widgets import describe_media, display_name, local_files
 from usanimator_app.gui.workers import JobFunction, JobRunner
 
 PAGE_FRAMES = 10
-DEFAULT_FPS = 20.0
 
 
 def load_frames_job(path: Path) -> JobFunction:

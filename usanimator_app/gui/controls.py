@@ -1,4 +1,4 @@
-"""The left-hand control groups of the Animate tab: model & device, and motion options."""
+"""The left-hand control groups of the Animate tab: model & device, motion options, the Run box."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,8 +16,10 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -229,3 +232,31 @@ class MotionControls(QGroupBox):
         for widget in (self.adapt_scale, self.reference, self.gain):
             widget.setEnabled(relative)
         self.reference_index.setEnabled(relative and self.reference.currentData() == "index")
+
+
+class RunBox(QGroupBox):
+    """Animate (Ctrl+R), Cancel, Export…, the progress bar and its line."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Run", parent)
+        self.run_button = QPushButton("Animate")
+        self.run_button.setShortcut(QKeySequence("Ctrl+R"))
+        self.run_button.setToolTip("Animate the source frame with the driving clip (Ctrl+R)")
+        self.cancel_button = QPushButton("Cancel")
+        self.export_button = QPushButton("Export…")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.progress_label = QLabel("")
+        buttons = QHBoxLayout()
+        for button in (self.run_button, self.cancel_button, self.export_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+
+    def show_progress(self, done: int, total: int, text: str) -> None:
+        """``done`` of ``total`` (total 0: busy, no count yet) and a line of text."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress_label.setText(text)

@@ -33,12 +33,12 @@ from usanimator_app.core.export import Mp4Writer, write_png_sequence
 from usanimator_app.engine.animator import FrameResult
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.state import DEFAULT_FPS
 from usanimator_app.gui.widgets import display_name
 from usanimator_app.gui.workers import Cancelled, JobFunction
 
 KINDS = (("mp4", "MP4 video (H.264)"), ("png", "PNG sequence (lossless)"))
 LAYOUTS = (("output", "Output only"), ("side-by-side", "Driving | output"), ("overlays", "Driving | output with keypoints"))
-DEFAULT_FPS = 20.0
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Views subscribe with plain callbacks (:class:`Observers`); nothing here imports Qt, so tests drive
 these objects without widgets. :class:`AppState` is what every tab shares: the model in use and the
 device asked for. The tabs' own state lives here too: a training run's progress
-(:class:`TrainProgress`), a clip's landmark edits (:class:`AnnotationEdits`).
+(:class:`TrainProgress`), a clip's landmark edits (:class:`AnnotationEdits`), the last animation
+(:class:`AnimationRun`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from usanimator_app.core.annotation_tools import BLADDER_NECK, SYMPHYSIS, PointK
 from usanimator_app.core.annotations import Annotations, LandmarkPoint, save_annotations
 
 DEVICES = ("auto", "cuda", "cpu")
+DEFAULT_FPS = 20.0  # playback and export of a clip whose fps is unknown
 
 
 class Observers:
@@ -228,3 +230,65 @@ def descent_notes(landmarks: list[str], measured: bool, rest: int, unit: str) ->
     if unit == "px":
         notes.append("No pixel spacing: descent shown in px.")
     return notes
+
+
+@dataclass
+class RunStart:
+    """First item of an animation job: how many frames will come and the source as the model sees it."""
+
+    total: int
+    source: Any
+
+
+def format_progress(done: int, total: int, seconds: float) -> str:
+    """'12 / 100 frames · 8.3 frames/s · ETA 0:11'."""
+    if done == 0 or seconds <= 0:
+        return f"{done} / {total} frames"
+    rate = done / seconds
+    eta = round(max(0, total - done) / rate)
+    return f"{done} / {total} frames · {rate:.1f} frames/s · ETA {eta // 60}:{eta % 60:02d}"
+
+
+class AnimationRun:
+    """The Animate tab's last run: its ``FrameResult``s (kept for playback and export), the source
+    as the model saw it, the landmark names, the frame count, fps and timing."""
+
+    def __init__(self):
+        self.results: list[Any] = []
+        self.source: Any = None
+        self.names: tuple[str, ...] = ()
+        self.total = 0
+        self.fps = DEFAULT_FPS
+        self.shown = 0  # results on show so far (the view redraws only when more came)
+        self._started = 0.0
+
+    def begin(self, names: tuple[str, ...], fps: float | None) -> None:
+        """A new run with these landmark names at the driving clip's fps (None: unknown)."""
+        self.clear()
+        self.names, self.fps, self.total = tuple(names), fps or DEFAULT_FPS, 0
+
+    def clear(self) -> None:
+        self.results = []
+        self.shown = 0
+
+    def add(self, item: Any, now: float) -> None:
+        """One item of the animation job: the :class:`RunStart`, then a FrameResult per frame."""
+        if isinstance(item, RunStart):
+            self.total, self.source, self._started = item.total, item.source, now
+        else:
+            self.results.append(item)
+
+    def take_news(self) -> bool:
+        """True (once) when results came since the last call."""
+        news = len(self.results) != self.shown
+        self.shown = len(self.results)
+        return news
+
+    def progress_text(self, now: float) -> str:
+        return format_progress(len(self.results), self.total, now - self._started)
+
+    def summary(self, outcome: str, now: float) -> str:
+        """How the run ended, in words."""
+        count = len(self.results)
+        return {"finished": f"Animated {count} frames in {now - self._started:.1f} s",
+                "cancelled": f"Cancelled after {count} of {self.total} frames"}.get(outcome, "Animation failed")
