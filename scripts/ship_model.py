@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--train-command", required=True)
     parser.add_argument("--trained-on", required=True, help="one line on the training data, stored in the file's metadata")
     parser.add_argument("--default", action="store_true", help="make it the app's default model")
+    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="weights' precision in the file")
     parser.add_argument("--replace", default=None, help="a shipped model file this one replaces (removed with its manifest entry)")
     args = parser.parse_args()
 
@@ -44,7 +45,7 @@ def main() -> None:
     config, model, payload = load_model(checkpoint)
     model.discriminator = None  # not needed to animate
     target = MODELS / args.name
-    save_checkpoint(target, config, model, payload["step"], dtype=torch.float16,
+    save_checkpoint(target, config, model, payload["step"], dtype=getattr(torch, args.dtype),
                     metadata={"trained_on": args.trained_on, "source_checkpoint": checkpoint.name})
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     manifest_path = MODELS / "manifest.json"
