@@ -124,7 +124,7 @@ def test_clicks_drags_keys_and_undo_edit_the_sidecar(open_tab, clip):
     _click(tab, 40, 45)
     saved = _saved(clip)[0]
     assert _near(saved["bladder_neck"], 40, 45, "manual") and _near(saved["symphysis_lower_edge"], 20, 30, "manual")
-    assert tab.timeline._states[0] == "annotated" and tab.frame_label.text().endswith("2 / 2 placed")
+    assert tab.player.timeline._states[0] == "annotated" and tab.player.frame_label.text().endswith("2 / 2 placed")
 
     _drag(tab, (20, 30), (26, 18))  # grabs the symphysis point even though bladder_neck is chosen
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 26, 18, "manual")
@@ -143,7 +143,7 @@ def test_clicks_drags_keys_and_undo_edit_the_sidecar(open_tab, clip):
     for key, frame in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_PageDown, 5), (Qt.Key.Key_Left, 4),
                        (Qt.Key.Key_Home, 0), (Qt.Key.Key_End, 5), (Qt.Key.Key_PageUp, 0)):
         _key(tab, key)
-        assert tab.frame == frame and tab.slider.value() == frame
+        assert tab.frame == frame and tab.player.slider.value() == frame
     _key(tab, Qt.Key.Key_1)
     _click(tab, 10, 10)
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 10, 10, "manual")  # frame 0 again (PgUp)
@@ -159,7 +159,7 @@ def test_interpolation_fills_the_gaps_and_undo_removes_them(open_tab, clip):
     saved = _saved(clip)
     assert sorted(saved) == [0, 1, 2, 3, 4]
     assert _near(saved[2]["symphysis_lower_edge"], 20, 30, "interpolated")
-    assert tab.timeline._states == ["partial", "interpolated", "interpolated", "interpolated", "partial", "none"]
+    assert tab.player.timeline._states == ["partial", "interpolated", "interpolated", "interpolated", "partial", "none"]
     tab.edit_box.undo_button.click()
     assert sorted(_saved(clip)) == [0, 4]
 
@@ -179,7 +179,7 @@ def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, c
     assert _near(saved[0]["symphysis_lower_edge"], 20, 30, "manual")  # kept
     assert saved[0]["bladder_neck"][2] == "predicted"
     assert all(saved[f][n][2] == "predicted" for f in range(1, 6) for n in ("symphysis_lower_edge", "bladder_neck"))
-    assert tab.timeline._states == ["predicted"] * 6
+    assert tab.player.timeline._states == ["predicted"] * 6
     animator = Animator(tiny_checkpoint, device="cpu")  # what the trainer's mapping gives, by hand
     geometry = fit_geometry(tab.frames[0], size=animator.image_size, crop_borders=True)
     landmarks = animator.keypoints(geometry.to_model(tab.frames[2])).landmarks
@@ -229,7 +229,7 @@ def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     assert "+6.0 px" in tab.descent_box.descent_label.text() and "caudal" in tab.descent_box.descent_label.text()
     tab.descent_box.rest_spin.setValue(5)
     assert tab.descent()[3] == pytest.approx(-4.0) and "cranial" in tab.descent_box.descent_label.text()
-    assert list(tab.descent_plot.curve.getData()[1]) == pytest.approx([-10, -8, -6, -4, -2, 0])
+    assert list(tab.player.descent_plot.curve.getData()[1]) == pytest.approx([-10, -8, -6, -4, -2, 0])
 
     out = tmp_path / "out.csv"
     assert tab.export_csv_file(out) == 13 and out.read_text().splitlines()[0] == "frame,landmark,x,y,origin"
@@ -258,7 +258,7 @@ def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot
     tab = window.tab("Annotate")
     with qtbot.waitSignal(tab.clip_loaded, timeout=20000):
         assert tab.load_clip(clip)
-    assert tab.landmarks == ["a", "b"] and tab.timeline._states[1] == "partial"
+    assert tab.landmarks == ["a", "b"] and tab.player.timeline._states[1] == "partial"
     assert "0.5 × 0.5 mm (from the sidecar)" in tab.clip_box.sidecar_label.text()
     assert "Descent needs the landmarks" in tab.descent_box.descent_note.text()
 

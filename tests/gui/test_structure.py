@@ -9,7 +9,7 @@ from pathlib import Path
 GUI = Path(__file__).resolve().parents[2] / "usanimator_app" / "gui"
 PACKAGE = "usanimator_app.gui"
 MAX_CLASS_LINES = 300
-NOT_SPLIT_YET = {"AnnotateTab": 490}  # still too long: it may shrink, never grow; split it next
+NOT_SPLIT_YET = {"AnnotateTab": 419}  # still too long: it may shrink, never grow; split it next
 
 
 def _trees() -> dict[str, ast.Module]:

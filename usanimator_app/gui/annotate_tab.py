@@ -3,18 +3,19 @@ interpolation or with a model's landmark heads, and follow the bladder-neck desc
 
 Every edit is an undoable command saved at once to the clip's sidecar (``core.annotations``), so
 closing the window or a crash loses nothing. Frames are decoded once, in gray (what the model sees),
-by a background job; Predict runs one keypoint pass per frame in another.
+by a background job (``annotate_load``); Predict runs one keypoint pass per frame in another
+(``annotate_predict``). The left column's groups are in ``annotate_panels``, the frame, playback and
+plots in ``annotate_player``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from usanimator_app.core.annotation_tools import (
     bladder_neck_descent,
@@ -29,32 +30,19 @@ from usanimator_app.core.annotations import (
     DEFAULT_LANDMARKS,
     Annotations,
     LandmarkPoint,
-    load_annotations,
     sidecar_path,
 )
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.media import MediaSource, open_media
-from usanimator_app.gui.annotate_panels import ClipBox, DescentBox, DescentPlot, EditBox, LandmarkBox, timeline_legend
+from usanimator_app.core.media import MediaSource
+from usanimator_app.gui.annotate_load import ClipLoader, LoadedClip
+from usanimator_app.gui.annotate_panels import ClipBox, DescentBox, EditBox, LandmarkBox
+from usanimator_app.gui.annotate_player import PAGE_FRAMES, FramePlayer
 from usanimator_app.gui.annotate_predict import Predictor
-from usanimator_app.gui.annotation_editor import AnnotationTimeline, AnnotationView
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import CSV_FILTER, MEDIA_FILTER
-from usanimator_app.gui.state import DEFAULT_FPS, AnnotationEdits, descent_notes
+from usanimator_app.gui.state import AnnotationEdits, descent_notes
 from usanimator_app.gui.widgets import describe_media, display_name, local_files
-from usanimator_app.gui.workers import JobFunction, JobRunner
-
-PAGE_FRAMES = 10
-
-
-def load_frames_job(path: Path) -> JobFunction:
-    """Yields the opened MediaSource, then every frame in gray (H, W) uint8."""
-
-    def job(should_stop: Callable[[], bool]) -> Iterator[object]:
-        media = open_media(path)
-        yield media
-        yield from media.iter_gray()
-
-    return job
+from usanimator_app.gui.workers import JobRunner
 
 
 class AnnotateTab(QWidget):
@@ -75,45 +63,25 @@ class AnnotateTab(QWidget):
         self.document: AnnotationEdits | None = None
         self.frame = 0
         self._chosen = 0
-        self._incoming: tuple[Path, Annotations | None, MediaSource | None, list[np.ndarray]] | None = None
         self.jobs = JobRunner("annotate", self)
         self.jobs.changed.connect(self._update_controls)
-        self._play_timer = QTimer(self)
-        self._play_timer.timeout.connect(self._advance)
         self._build()
         self.predictor = Predictor(context, self.jobs, self.edit_box, self)
         self.predictor.ended.connect(self._predicted)
+        self.loader = ClipLoader(context, self.jobs, self.clip_box, self)
+        self.loader.loaded.connect(self._clip_loaded)
         self._show_landmarks()
         self._update_controls()
 
     # ------------------------------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        self.view = AnnotationView()
-        self.view.installEventFilter(self)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setPageStep(PAGE_FRAMES)
-        self.play_button = QPushButton("Play")
-        self.play_button.setCheckable(True)
-        self.fit_button = QPushButton("Fit")
-        self.fit_button.setToolTip("Show the whole frame (the wheel zooms, dragging beside the points pans)")
-        self.frame_label = QLabel("No clip")
-        self.frame_label.setMinimumWidth(190)
-        self.timeline = AnnotationTimeline()
-        self.timeline.installEventFilter(self)
+        self.player = FramePlayer()
+        self.view = self.player.view
+        for watched in (self.player.view, self.player.timeline):
+            watched.installEventFilter(self)
         self.clip_box, self.landmark_box = ClipBox(), LandmarkBox()
         self.edit_box, self.descent_box = EditBox(), DescentBox()
-        self.descent_plot = DescentPlot()
-
-        playback = QHBoxLayout()
-        for widget in (self.play_button, self.slider, self.frame_label, self.fit_button):
-            playback.addWidget(widget, 1 if widget is self.slider else 0)
-        right = QVBoxLayout()
-        right.addWidget(self.view, 1)
-        right.addLayout(playback)
-        right.addWidget(self.timeline)
-        right.addWidget(timeline_legend())
-        right.addWidget(self.descent_plot)
 
         layout = QHBoxLayout(self)
         left = QWidget()
@@ -124,7 +92,7 @@ class AnnotateTab(QWidget):
             column.addWidget(group)
         column.addStretch(1)
         layout.addWidget(left)
-        layout.addLayout(right, 1)
+        layout.addWidget(self.player, 1)
 
         self.open_action = QAction("Open clip to annotate…", self)
         self.import_action = QAction("Import landmarks (CSV)…", self)
@@ -154,10 +122,7 @@ class AnnotateTab(QWidget):
         self.landmark_box.names_apply.clicked.connect(self.apply_landmark_names)
         self.landmark_box.names_edit.returnPressed.connect(self.apply_landmark_names)
         self.descent_box.rest_spin.valueChanged.connect(self._update_descent)
-        self.slider.valueChanged.connect(self.set_frame)
-        self.timeline.frame_clicked.connect(self.set_frame)
-        self.play_button.toggled.connect(self._play_toggled)
-        self.fit_button.clicked.connect(self.view.fit)
+        self.player.frame_requested.connect(self.set_frame)
         self.view.point_placed.connect(self._point_placed)
         self.view.point_moved.connect(self._point_moved)
         self.view.landmark_picked.connect(self.choose_landmark)
@@ -189,52 +154,20 @@ class AnnotateTab(QWidget):
 
     def load_clip(self, path: Path) -> bool:
         """Start loading a clip and its sidecar; False (with a message) when that cannot start."""
-        if self.jobs.busy:
-            self._context.show_message("Wait until the current job has ended.")
-            return False
-        path = Path(path)
-        sidecar = sidecar_path(path)
-        try:
-            annotations = load_annotations(sidecar) if sidecar.exists() else None
-        except (UserInputError, KeyError, ValueError, TypeError, IndexError) as exc:  # a sidecar edited by hand
-            problem = str(exc) if isinstance(exc, UserInputError) else f"{sidecar}: not a valid annotation file ({exc!r})"
-            self._prompts.error(f"{problem}. Fix or move that file, then open the clip again.")
-            self.clip_loaded.emit(False)
-            return False
-        self._settings.set_folder("annotate", path)
-        self._incoming = (path, annotations, None, [])
-        self.clip_box.load_progress.setRange(0, 0)
-        self.clip_box.load_progress.show()
-        self.jobs.start("load", load_frames_job(path), self._load_item, self._load_ended)
-        return True
+        return self.loader.load(path)
 
-    def _load_item(self, item: object) -> None:
-        path, annotations, media, frames = self._incoming
-        if isinstance(item, MediaSource):
-            self._incoming = (path, annotations, item, frames)
-            self.clip_box.load_progress.setRange(0, item.info.frames)
-        else:
-            frames.append(item)
-            self.clip_box.load_progress.setValue(len(frames))
-
-    def _load_ended(self, outcome: str, message: str) -> None:
-        path, annotations, media, frames = self._incoming
-        self._incoming = None
-        self.clip_box.load_progress.hide()
-        if outcome != "finished" or media is None or not frames:
-            if outcome == "failed":
-                self._prompts.error(message)
+    def _clip_loaded(self, clip: LoadedClip | None) -> None:
+        if clip is None:
             self.clip_loaded.emit(False)
             return
+        path, annotations, media, frames = clip.path, clip.annotations, clip.media, clip.frames
         if annotations is None:
             annotations = Annotations(clip=path.name, landmarks=self.landmarks, image_size=(media.info.width, media.info.height),
                                       pixel_spacing_mm=media.info.pixel_spacing_mm)
-        self.play_button.setChecked(False)
         self.media, self.frames = media, frames
         self.document = AnnotationEdits(annotations, sidecar_path(path))
         self.document.changed.subscribe(self._document_changed)
         self.document.save_failed.subscribe(self._prompts.error)
-        self._play_timer.setInterval(round(1000 / (media.info.fps or DEFAULT_FPS)))
         count = len(frames)
         self.clip_box.clip_label.setText(f"<b>{path.name}</b>")
         self.clip_box.facts_label.setText(describe_media(media.info))
@@ -245,12 +178,12 @@ class AnnotateTab(QWidget):
             + ("Pixel spacing {:.3g} × {:.3g} mm (from the {}).".format(
                 *spacing, "sidecar" if annotations.pixel_spacing_mm else "file") if spacing else "No pixel spacing.")
         )
-        for control in (self.slider, self.descent_box.rest_spin):
-            control.blockSignals(True)
-            control.setRange(0, count - 1)
-            control.setValue(0)
-            control.blockSignals(False)
-        self.descent_plot.setXRange(0, max(count - 1, 1), padding=0.02)
+        self.player.set_clip(count, media.info.fps)
+        rest = self.descent_box.rest_spin
+        rest.blockSignals(True)
+        rest.setRange(0, count - 1)
+        rest.setValue(0)
+        rest.blockSignals(False)
         self.frame = -1
         self._chosen = 0
         self._show_landmarks()
@@ -281,14 +214,8 @@ class AnnotateTab(QWidget):
         if not self.frames:
             return
         frame = min(max(int(frame), 0), len(self.frames) - 1)
-        if frame != self.frame:
-            self.frame = frame
-            self.view.set_frame(self.frames[frame])
-        self.slider.blockSignals(True)
-        self.slider.setValue(frame)
-        self.slider.blockSignals(False)
-        self.timeline.set_current(frame)
-        self.descent_plot.current_line.setValue(frame)
+        changed, self.frame = frame != self.frame, frame
+        self.player.show_frame(frame, self.frames[frame] if changed else None)
         self._show_points()
         self._show_frame_text()
 
@@ -302,18 +229,8 @@ class AnnotateTab(QWidget):
     def _show_frame_text(self) -> None:
         points = self.document.annotations.frames.get(self.frame, {}) if self.document else {}
         placed = sum(name in points for name in self.landmarks)
-        self.frame_label.setText(f"Frame {self.frame} of 0–{len(self.frames) - 1} · {placed} / {len(self.landmarks)} placed")
+        self.player.frame_label.setText(f"Frame {self.frame} of 0–{len(self.frames) - 1} · {placed} / {len(self.landmarks)} placed")
         self._show_descent_value()
-
-    def _advance(self) -> None:
-        self.set_frame((self.frame + 1) % len(self.frames) if self.frames else 0)
-
-    def _play_toggled(self, playing: bool) -> None:
-        self.play_button.setText("Pause" if playing else "Play")
-        if playing and self.frames:
-            self._play_timer.start()
-        else:
-            self._play_timer.stop()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if event.type() == QEvent.Type.KeyPress and self._key(event):
@@ -341,7 +258,7 @@ class AnnotateTab(QWidget):
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_point()
         elif key == Qt.Key.Key_Space:
-            self.play_button.toggle()
+            self.player.play_button.toggle()
         else:
             return False
         return True
@@ -429,7 +346,7 @@ class AnnotateTab(QWidget):
             self._show_landmarks()
         self._show_points()
         self._show_frame_text()
-        self.timeline.set_states(frame_states(self.document.annotations, len(self.frames)))
+        self.player.timeline.set_states(frame_states(self.document.annotations, len(self.frames)))
         self._update_descent()
         self._update_controls()
 
@@ -509,7 +426,7 @@ class AnnotateTab(QWidget):
     def _update_descent(self) -> None:
         values, rest = self.descent(), self.descent_box.rest_spin.value()
         unit = "mm" if self._spacing() else "px"
-        self.descent_plot.show_descent(values, rest, unit)
+        self.player.descent_plot.show_descent(values, rest, unit)
         notes = descent_notes(self.landmarks, bool(values), rest, unit) if self.document is not None else []
         self.descent_box.descent_note.setText(" ".join(notes))
         self._show_descent_value()
@@ -527,7 +444,7 @@ class AnnotateTab(QWidget):
             widget.setEnabled(not self.jobs.busy)
         for widget in (self.edit_box.delete_button, self.edit_box.confirm_button, self.edit_box.interpolate_button, self.edit_box.import_button,
                        self.edit_box.export_button, self.import_action, self.export_action, self.landmark_box.names_apply, self.descent_box.rest_spin,
-                       self.play_button, self.slider, self.fit_button):
+                       self.player.play_button, self.player.slider, self.player.fit_button):
             widget.setEnabled(has_clip and not loading)
         self.edit_box.predict_button.setEnabled(has_clip and not self.jobs.busy)
         self.edit_box.cancel_button.setVisible(predicting)
@@ -545,5 +462,5 @@ class AnnotateTab(QWidget):
 
     def shutdown(self) -> None:
         """The window is closing: stop playback and any job (edits are saved already)."""
-        self._play_timer.stop()
+        self.player.stop()
         self.jobs.shutdown()
