@@ -354,7 +354,9 @@ def write_report(results: list[MethodResult], info: dict, out_dir: str | Path, t
     notes = [
         "landmark_px / landmark_mm: the source frame's ground-truth landmarks carried by each method's predicted motion "
         "(identity: not moved), against the driving frame's ground truth; no detector involved.",
-        "FID_CI / FVD_CI: bootstrap 95% intervals (rows of both feature sets resampled); overlapping intervals do not separate methods.",
+        "FID_CI / FVD_CI: percentile-bootstrap 95% intervals (rows of both feature sets resampled with replacement); "
+        "duplicated rows raise a Fréchet distance, so an interval can sit above its point estimate: read it as the "
+        "spread; overlapping intervals do not separate methods.",
     ]
     for result in results[:1]:
         for task in tasks:
