@@ -27,7 +27,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from usanimator_app.core.annotations import load_annotations, sidecar_path
+from usanimator_app.core.annotations import DEFAULT_LANDMARKS, load_annotations, sidecar_path
 from usanimator_app.core.atomic import write_bytes_atomic, write_text_atomic
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import open_media
@@ -235,7 +235,11 @@ def evaluate(
     detector = Animator(reference_detector, device=device) if reference_detector else next(
         (a for a in animators.values() if a.landmark_names), None
     )
-    landmark_names = next((a.landmark_names for a in animators.values() if a.landmark_names), ())
+    # The landmarks scored from the clips' sidecars: the detector's, else any model's, else the defaults
+    # (so a model without anatomical heads, fomm, still gets the detector-free landmark error).
+    landmark_names = (detector.landmark_names if detector else ()) or next(
+        (a.landmark_names for a in animators.values() if a.landmark_names), DEFAULT_LANDMARKS
+    )
     paths, which = test_clips(Path(data_dir))
     paths = paths[:max_clips]
     if not paths:
