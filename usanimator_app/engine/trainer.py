@@ -10,7 +10,6 @@ dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detect
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
