@@ -114,13 +114,13 @@ def _near(saved: tuple, x: float, y: float, origin: str) -> bool:
 
 def test_clicks_drags_keys_and_undo_edit_the_sidecar(open_tab, clip):
     tab = open_tab(clip)
-    assert len(tab.frames) == 6 and tab.frames[0].shape == SIZE[::-1]
+    assert len(tab.session.frames) == 6 and tab.session.frames[0].shape == SIZE[::-1]
     assert not sidecar_path(clip).exists()  # created by the first edit
 
     _click(tab, 20, 30)
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 20, 30, "manual")
     _key(tab, Qt.Key.Key_2)
-    assert tab.chosen_landmark == "bladder_neck"
+    assert tab.session.chosen_landmark == "bladder_neck"
     _click(tab, 40, 45)
     saved = _saved(clip)[0]
     assert _near(saved["bladder_neck"], 40, 45, "manual") and _near(saved["symphysis_lower_edge"], 20, 30, "manual")
@@ -143,11 +143,11 @@ def test_clicks_drags_keys_and_undo_edit_the_sidecar(open_tab, clip):
     for key, frame in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_PageDown, 5), (Qt.Key.Key_Left, 4),
                        (Qt.Key.Key_Home, 0), (Qt.Key.Key_End, 5), (Qt.Key.Key_PageUp, 0)):
         _key(tab, key)
-        assert tab.frame == frame and tab.player.slider.value() == frame
+        assert tab.session.frame == frame and tab.player.slider.value() == frame
     _key(tab, Qt.Key.Key_1)
     _click(tab, 10, 10)
     assert _near(_saved(clip)[0]["symphysis_lower_edge"], 10, 10, "manual")  # frame 0 again (PgUp)
-    np.testing.assert_array_equal(tab.view.image.image, tab.frames[0])
+    np.testing.assert_array_equal(tab.view.image.image, tab.session.frames[0])
 
 
 def test_interpolation_fills_the_gaps_and_undo_removes_them(open_tab, clip):
@@ -181,8 +181,8 @@ def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, c
     assert all(saved[f][n][2] == "predicted" for f in range(1, 6) for n in ("symphysis_lower_edge", "bladder_neck"))
     assert tab.player.timeline._states == ["predicted"] * 6
     animator = Animator(tiny_checkpoint, device="cpu")  # what the trainer's mapping gives, by hand
-    geometry = fit_geometry(tab.frames[0], size=animator.image_size, crop_borders=True)
-    landmarks = animator.keypoints(geometry.to_model(tab.frames[2])).landmarks
+    geometry = fit_geometry(tab.session.frames[0], size=animator.image_size, crop_borders=True)
+    landmarks = animator.keypoints(geometry.to_model(tab.session.frames[2])).landmarks
     expected = geometry.points_to_original(animator.to_pixels(landmarks))
     assert saved[2]["symphysis_lower_edge"][:2] == pytest.approx(tuple(expected[0]), abs=0.01)
     assert saved[2]["bladder_neck"][:2] == pytest.approx(tuple(expected[1]), abs=0.01)
@@ -215,14 +215,14 @@ def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     assert tab.apply_landmark_names()
     assert tab.landmark_box.landmark_list.count() == 3 and load_annotations(sidecar_path(clip)).landmarks[-1] == "urethra"
     _key(tab, Qt.Key.Key_3)
-    assert tab.chosen_landmark == "urethra"
+    assert tab.session.chosen_landmark == "urethra"
 
     csv = tmp_path / "points.csv"
     rows = ["frame,landmark,x,y,origin"] + [
         f"{f},symphysis_lower_edge,30,20,manual\n{f},bladder_neck,40,{40 - 2 * f},manual" for f in range(6)
     ] + ["2,urethra,50,50,manual"]
     csv.write_text("\n".join(rows) + "\n")
-    assert tab.import_csv_file(csv) == 13
+    assert tab.csv.import_file(csv) == 13
     assert tab.descent() == pytest.approx({f: 2.0 * f for f in range(6)})  # the neck rises on screen: caudal
     assert "No pixel spacing: descent shown in px" in tab.descent_box.descent_note.text()
     tab.set_frame(3)
@@ -232,10 +232,10 @@ def test_landmark_set_csv_and_descent(open_tab, clip, tmp_path, prompts):
     assert list(tab.player.descent_plot.curve.getData()[1]) == pytest.approx([-10, -8, -6, -4, -2, 0])
 
     out = tmp_path / "out.csv"
-    assert tab.export_csv_file(out) == 13 and out.read_text().splitlines()[0] == "frame,landmark,x,y,origin"
+    assert tab.csv.export_file(out) == 13 and out.read_text().splitlines()[0] == "frame,landmark,x,y,origin"
 
     csv.write_text("frame,landmark,x,y\n0,kidney,1,1\n")
-    assert tab.import_csv_file(csv) == -1 and "kidney" in prompts.errors[-1]
+    assert tab.csv.import_file(csv) == -1 and "kidney" in prompts.errors[-1]
 
     tab.landmark_box.names_edit.setText("symphysis_lower_edge, bladder_neck")
     prompts.answer = False
@@ -258,7 +258,7 @@ def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot
     tab = window.tab("Annotate")
     with qtbot.waitSignal(tab.clip_loaded, timeout=20000):
         assert tab.load_clip(clip)
-    assert tab.landmarks == ["a", "b"] and tab.player.timeline._states[1] == "partial"
+    assert tab.session.landmarks == ["a", "b"] and tab.player.timeline._states[1] == "partial"
     assert "0.5 × 0.5 mm (from the sidecar)" in tab.clip_box.sidecar_label.text()
     assert "Descent needs the landmarks" in tab.descent_box.descent_note.text()
 

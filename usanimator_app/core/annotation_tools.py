@@ -77,7 +77,7 @@ def prediction_slots(annotations: Annotations, frame_count: int) -> dict[int, li
 
 
 def confirm_frame(annotations: Annotations, frame: int) -> dict[PointKey, LandmarkPoint]:
-    """The frame's predicted and interpolated points, made manual (the user vouches for them)."""
+    """The frame's predicted, tracked and interpolated points, made manual (the user vouches for them)."""
     return {
         (frame, name): LandmarkPoint(point.x, point.y, "manual")
         for name, point in annotations.frames.get(frame, {}).items()
@@ -86,7 +86,7 @@ def confirm_frame(annotations: Annotations, frame: int) -> dict[PointKey, Landma
 
 
 def frame_states(annotations: Annotations, frame_count: int) -> list[str]:
-    """Per frame, its least trusted point: 'predicted', 'interpolated', else 'annotated' (every
+    """Per frame, its least trusted point: 'predicted', 'tracked', 'interpolated', else 'annotated' (every
     landmark placed) or 'partial'; 'none' without points. For the timeline."""
     states = []
     for frame in range(frame_count):
@@ -96,6 +96,8 @@ def frame_states(annotations: Annotations, frame_count: int) -> list[str]:
             states.append("none")
         elif "predicted" in origins:
             states.append("predicted")
+        elif "tracked" in origins:
+            states.append("tracked")
         elif "interpolated" in origins:
             states.append("interpolated")
         else:

@@ -17,8 +17,9 @@ Example ``clip_0001.mp4.annotations.json``::
     }
 
 Coordinates are pixels of the original frames, x to the right, y down, (0, 0) the centre of the
-top-left pixel. ``origin`` is one of ``ORIGINS``; points whose origin is ``predicted`` are not
-ground truth and the trainer ignores them until a user confirms them.
+top-left pixel. ``origin`` is one of ``ORIGINS``; points whose origin is ``predicted`` (the model's
+landmark heads) or ``tracked`` (carried from another frame by ``core.landmark_tracking``) are not
+ground truth and the trainer ignores them until a user confirms them (``UNCONFIRMED_ORIGINS``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from usanimator_app.core.errors import UserInputError
 FORMAT_NAME = "usanimator-annotations"
 FORMAT_VERSION = 1
 DEFAULT_LANDMARKS = ("symphysis_lower_edge", "bladder_neck")
-ORIGINS = ("manual", "ground_truth", "interpolated", "predicted")
+ORIGINS = ("manual", "ground_truth", "interpolated", "predicted", "tracked")
+UNCONFIRMED_ORIGINS = ("predicted", "tracked")  # not supervision until a user confirms them
 SIDECAR_SUFFIX = ".annotations.json"
 SPLIT_FILE_NAME = "split.json"
 
@@ -85,18 +87,18 @@ class Annotations:
         return self.frames.get(int(frame), {}).get(name)
 
     def training_points(self, frame: int) -> dict[str, tuple[float, float]]:
-        """Points usable as supervision on ``frame`` (everything except unconfirmed predictions)."""
+        """Points usable as supervision on ``frame`` (everything except unconfirmed predicted and tracked points)."""
         return {
             name: (p.x, p.y)
             for name, p in self.frames.get(int(frame), {}).items()
-            if p.origin != "predicted"
+            if p.origin not in UNCONFIRMED_ORIGINS
         }
 
     def annotated_frames(self, include_predicted: bool = False) -> list[int]:
-        """Sorted frame indices with at least one point (optionally counting predictions)."""
+        """Sorted frame indices with at least one point (optionally counting unconfirmed predicted and tracked ones)."""
         return sorted(
             i for i, pts in self.frames.items()
-            if include_predicted or any(p.origin != "predicted" for p in pts.values())
+            if include_predicted or any(p.origin not in UNCONFIRMED_ORIGINS for p in pts.values())
         )
 
     def copy(self) -> "Annotations":

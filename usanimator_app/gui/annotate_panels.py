@@ -3,6 +3,8 @@ column and the descent plot under the frame. They hold widgets only; the tab fil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -28,7 +30,7 @@ from usanimator_app.gui.widgets import display_name, landmark_colour
 def timeline_legend() -> QLabel:
     """The timeline's colours in words."""
     names = (("annotated", "annotated"), ("partial", "some missing"), ("interpolated", "interpolated"),
-             ("predicted", "predicted"))
+             ("predicted", "predicted"), ("tracked", "tracked"))
     label = QLabel(" ".join(f"<span style='color:rgb{STATE_COLOURS[key]}'>■</span> {text}&nbsp;&nbsp;"
                             for key, text in names))
     label.setStyleSheet("color: #888")
@@ -60,6 +62,15 @@ class ClipBox(QGroupBox):
         layout = QVBoxLayout(self)
         for widget in (self.open_button, self.clip_label, self.facts_label, self.sidecar_label, self.load_progress):
             layout.addWidget(widget)
+
+    def show_clip(self, name: str, facts: str, sidecar: Path, spacing: tuple[float, float] | None, spacing_from: str) -> None:
+        """An opened clip: its name, facts, where edits go and its pixel spacing (from the 'sidecar' or 'file')."""
+        self.clip_label.setText(f"<b>{name}</b>")
+        self.facts_label.setText(facts)
+        self.sidecar_label.setText(
+            f"Every edit is saved to {sidecar.name}" + ("" if sidecar.exists() else " (created on the first edit)") + ". "
+            + ("Pixel spacing {:.3g} × {:.3g} mm (from the {}).".format(*spacing, spacing_from) if spacing else "No pixel spacing.")
+        )
 
 
 class LandmarkBox(QGroupBox):
@@ -111,7 +122,7 @@ class EditBox(QGroupBox):
         self.delete_button = QPushButton("Delete point")
         self.delete_button.setToolTip("Remove the chosen landmark on this frame (Delete)")
         self.confirm_button = QPushButton("Confirm frame")
-        self.confirm_button.setToolTip("Make this frame's predicted and interpolated points manual ones")
+        self.confirm_button.setToolTip("Make this frame's predicted, tracked and interpolated points manual ones")
         self.interpolate_button = QPushButton("Interpolate")
         self.interpolate_button.setToolTip("Fill the frames between annotated frames, linearly")
         self.predict_button = QPushButton("Predict")
@@ -160,7 +171,17 @@ class DescentBox(QGroupBox):
         layout.addWidget(self.descent_label)
         layout.addWidget(self.descent_note)
 
-    def show_value(self, frame: int, value: float | None, unit: str) -> None:
+    def set_clip(self, count: int) -> None:
+        """A clip of ``count`` frames: the rest frame is frame 0 (no valueChanged)."""
+        self.rest_spin.blockSignals(True)
+        self.rest_spin.setRange(0, count - 1)
+        self.rest_spin.setValue(0)
+        self.rest_spin.blockSignals(False)
+
+    def show_descent(self, frame: int, value: float | None, unit: str, notes: list[str] | None = None) -> None:
+        """The descent ``value`` on ``frame`` (None: not measured there) and, when given, why it is missing or in px."""
+        if notes is not None:
+            self.descent_note.setText(" ".join(notes))
         if value is None:
             self.descent_label.setText("")
             return

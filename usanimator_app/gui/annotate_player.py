@@ -1,10 +1,11 @@
 """The right side of the Annotate tab: the frame with its points, playback, the frame slider, the
-timeline with its legend and the bladder-neck descent plot."""
+timeline with its legend, the bladder-neck descent plot, and the keys that move between frames."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from usanimator_app.gui.annotate_panels import DescentPlot, timeline_legend
@@ -15,10 +16,16 @@ PAGE_FRAMES = 10
 
 
 class FramePlayer(QWidget):
-    """Shows one frame of a clip; ``frame_requested(index)`` when the slider, the timeline or
-    playback asks for another (the tab decides and calls :meth:`show_frame`)."""
+    """Shows one frame of a clip; ``frame_requested(index)`` when the slider, the timeline, a key
+    or playback asks for another (the tab decides and calls :meth:`show_frame`).
+
+    Keys (:meth:`key`; on the view and the timeline): ←/→ one frame, PgUp/PgDn ten, Home/End,
+    Space plays; 1–9 give ``landmark_key(index)``, Delete and Backspace ``delete_key``.
+    """
 
     frame_requested = Signal(int)
+    landmark_key = Signal(int)  # 0 for key 1
+    delete_key = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -51,6 +58,33 @@ class FramePlayer(QWidget):
         self.timeline.frame_clicked.connect(self.frame_requested)
         self.play_button.toggled.connect(self._play_toggled)
         self.fit_button.clicked.connect(self.view.fit)
+        for watched in (self.view, self.timeline):
+            watched.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.KeyPress and self.key(event):
+            return True
+        return super().eventFilter(watched, event)
+
+    def key(self, event: QKeyEvent) -> bool:
+        """Act on a key press (see the class); True when the key was used."""
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier or not self._count:
+            return False
+        key = event.key()
+        steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_PageUp: -PAGE_FRAMES, Qt.Key.Key_PageDown: PAGE_FRAMES}
+        if key in steps:
+            self.frame_requested.emit(self._current + steps[key])
+        elif key in (Qt.Key.Key_Home, Qt.Key.Key_End):
+            self.frame_requested.emit(0 if key == Qt.Key.Key_Home else self._count - 1)
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            self.landmark_key.emit(key - Qt.Key.Key_1)
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_key.emit()
+        elif key == Qt.Key.Key_Space:
+            self.play_button.toggle()
+        else:
+            return False
+        return True
 
     def set_clip(self, count: int, fps: float | None) -> None:
         """A new clip of ``count`` frames: playback stops, the slider and the plot span it."""

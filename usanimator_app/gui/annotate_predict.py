@@ -10,13 +10,14 @@ from typing import Callable, Iterator
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from usanimator_app.core.annotation_tools import PointKey, prediction_slots
-from usanimator_app.core.annotations import Annotations, LandmarkPoint
+from usanimator_app.core.annotation_tools import prediction_slots
+from usanimator_app.core.annotations import LandmarkPoint
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import fit_geometry
 from usanimator_app.engine.animator import Animator
 from usanimator_app.engine.pipeline import default_model_path
 from usanimator_app.gui.annotate_panels import EditBox
+from usanimator_app.gui.annotate_state import AnnotationSession
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import MODEL_FILTER
 from usanimator_app.gui.workers import JobFunction, JobRunner
@@ -60,20 +61,20 @@ def predict_job(checkpoint: Path, device: str, frames: list[np.ndarray], slots: 
 
 
 class Predictor(QObject):
-    """The model for Predict (shown in the Edit box) and the prediction job, run on the tab's jobs.
-
-    ``ended(outcome, points, frames)``: the points to set (empty unless 'finished') and on how many frames.
+    """The model for Predict (shown in the Edit box), the prediction job on the tab's jobs, and the
+    edit it makes on the session's clip when it finishes. ``ended(outcome)``: 'finished' | 'cancelled' | 'failed'.
     """
 
-    ended = Signal(str, object, int)
+    ended = Signal(str)
 
-    def __init__(self, context: TabContext, jobs: JobRunner, box: EditBox, parent: QObject | None = None):
+    def __init__(self, context: TabContext, jobs: JobRunner, box: EditBox, session: AnnotationSession,
+                 parent: QObject | None = None):
         super().__init__(parent)
         self._context = context
         self._jobs = jobs
         self._box = box
+        self._session = session
         self._predicted: dict[int, dict[str, tuple[float, float]]] = {}
-        self._annotations: Annotations | None = None
         saved = context.settings.text("annotate/model")
         self._chosen: Path | None = Path(saved) if saved and Path(saved).is_file() else None
         context.app.model_changed.subscribe(self.model)
@@ -112,8 +113,9 @@ class Predictor(QObject):
         if path:
             self.choose(path)
 
-    def start(self, annotations: Annotations, frames: list[np.ndarray]) -> bool:
-        """Predict the missing points of every frame in the background; False when it cannot start."""
+    def start(self) -> bool:
+        """Predict the missing points of every frame of the session's clip in the background; False when it cannot start."""
+        annotations, frames = self._session.annotations, self._session.frames
         checkpoint = self.model()
         if checkpoint is None:
             self._context.prompts.error(self._box.model_label.text())
@@ -122,7 +124,7 @@ class Predictor(QObject):
         if not slots:
             self._context.show_message("Every frame holds all its landmarks: nothing to predict.")
             return False
-        self._predicted, self._annotations = {}, annotations
+        self._predicted = {}
         self._box.predict_progress.setRange(0, 0)
         self._box.predict_progress.setValue(0)
         self._jobs.start("predict", predict_job(checkpoint, self._context.app.device, frames, slots), self._item,
@@ -137,8 +139,8 @@ class Predictor(QObject):
             self._box.predict_progress.setRange(0, int(item))
 
     def _job_ended(self, outcome: str, message: str) -> None:
-        predicted, annotations, self._predicted, self._annotations = self._predicted, self._annotations, {}, None
-        points: dict[PointKey, LandmarkPoint] = {}
+        predicted, self._predicted = self._predicted, {}
+        annotations = self._session.annotations
         if outcome == "finished":
             points = {
                 (frame, name): LandmarkPoint(x, y, "predicted")
@@ -146,8 +148,13 @@ class Predictor(QObject):
                 for name, (x, y) in found.items()
                 if (current := annotations.point(frame, name)) is None or current.origin == "predicted"
             }
-        elif outcome == "failed":
+            self._session.document.edit("Predict", points)
+            self._context.show_message(f"Predicted {len(points)} points on {len(predicted)} frames: "
+                                       "check them and Confirm (or drag) each frame.")
+        elif outcome == "cancelled":
+            self._context.show_message("Prediction cancelled; nothing changed.")
+        else:
             self._context.prompts.error(message)
         self._box.predict_progress.setRange(0, 1)
         self._box.predict_progress.setValue(0)
-        self.ended.emit(outcome, points, len(predicted))
+        self.ended.emit(outcome)

@@ -19,6 +19,7 @@ STATE_COLOURS = {  # timeline colours, RGB
     "partial": (40, 120, 70),
     "interpolated": (90, 150, 255),
     "predicted": (255, 165, 40),
+    "tracked": (200, 110, 255),
     "none": (48, 48, 48),
 }
 
@@ -150,6 +151,8 @@ class AnnotationView(pg.GraphicsView):
                 style = dict(symbol="o", size=11, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush(*colour))
             elif point.origin == "interpolated":
                 style = dict(symbol="o", size=11, pen=pg.mkPen(colour, width=2.5), brush=pg.mkBrush(0, 0, 0, 0))
+            elif point.origin == "tracked":  # hollow square until confirmed
+                style = dict(symbol="s", size=12, pen=pg.mkPen(colour, width=2.5), brush=pg.mkBrush(0, 0, 0, 0))
             else:  # predicted: hollow diamond until confirmed
                 style = dict(symbol="d", size=14, pen=pg.mkPen(colour, width=2.5), brush=pg.mkBrush(0, 0, 0, 0))
             spots.append(dict(pos=(point.x, point.y), data=name, **style))
@@ -184,7 +187,7 @@ class AnnotationTimeline(QWidget):
         self.setMinimumHeight(18)
         self.setMaximumHeight(22)
         self.setToolTip("Frames: green annotated (dark: some landmarks missing), blue interpolated, "
-                        "orange predicted; click to go to a frame")
+                        "orange predicted, purple tracked; click to go to a frame")
         self._states: list[str] = []
         self._current = 0
 

@@ -1,0 +1,183 @@
+"""Track for the Annotate tab: the Track group (method, frame range, directions, Delete tracked
+from here on, progress) and the background job that carries a frame's points over the range with
+``core.landmark_tracking`` (optical flow) or ``engine.landmark_tracking`` (the model's motion)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.landmark_tracking import TrackRequest, optical_flow_step, track
+from usanimator_app.core.preprocess import fit_geometry
+from usanimator_app.engine.animator import Animator
+from usanimator_app.engine.landmark_tracking import model_motion_step
+from usanimator_app.gui.annotate_state import AnnotationSession
+from usanimator_app.gui.context import TabContext
+from usanimator_app.gui.workers import JobFunction, JobRunner
+
+METHODS = {"optical_flow": "optical flow", "model": "model motion"}  # key -> words; the first is the default (measured better)
+
+
+def track_job(method: str, checkpoint, device: str, frames: list[np.ndarray], request: TrackRequest) -> JobFunction:
+    """Yields (frame, (N, 2) points) per step of ``request``; 'model' loads ``checkpoint`` on ``device``."""
+
+    def job(should_stop: Callable[[], bool]) -> Iterator[object]:
+        if method == "model":
+            animator = Animator(checkpoint, device=device)
+            step = model_motion_step(animator, fit_geometry(frames[0], size=animator.image_size, crop_borders=True))
+        else:
+            step = optical_flow_step()
+        yield from track(step, frames, request)
+
+    return job
+
+
+class TrackBox(QGroupBox):
+    """Method, From / To frames, Track backward / both / forward, Delete tracked from here on, progress."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Track", parent)
+        self.method = QComboBox()
+        self.method.addItem("Optical flow (Lucas-Kanade)", "optical_flow")
+        self.method.addItem("Model motion (dense motion)", "model")
+        self.method.setToolTip("How points follow the image: OpenCV's pyramidal Lucas-Kanade optical flow "
+                               "(default, more accurate on the phantom) or the loaded model's dense motion")
+        self.first_spin, self.last_spin = QSpinBox(), QSpinBox()
+        self.first_spin.setToolTip("Backward tracking stops at this frame")
+        self.last_spin.setToolTip("Forward tracking stops at this frame (the last frame: to the end)")
+        self.backward_button = QPushButton("◀ Back")
+        self.both_button = QPushButton("Both")
+        self.forward_button = QPushButton("Forward ▶")
+        for button in (self.backward_button, self.both_button, self.forward_button):
+            button.setToolTip("Carry this frame's points over the range; they show as squares until "
+                              "confirmed (Confirm frame or a drag). Manual points met on the way are kept "
+                              "and tracking goes on from them.")
+        self.delete_button = QPushButton("Delete tracked from here on")
+        self.delete_button.setToolTip("Remove the chosen landmark's tracked points on this frame and every later one")
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #c90")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.cancel_button = QPushButton("Cancel")
+        grid = QGridLayout()
+        grid.addWidget(self.method, 0, 0, 1, 4)
+        for column, widget in enumerate((QLabel("From"), self.first_spin, QLabel("to"), self.last_spin)):
+            grid.addWidget(widget, 1, column)
+        buttons = QHBoxLayout()
+        for button in (self.backward_button, self.both_button, self.forward_button):
+            buttons.addWidget(button)
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(self.delete_button)
+        layout.addWidget(self.note)
+        layout.addLayout(progress)
+
+    def set_clip(self, count: int) -> None:
+        """A clip of ``count`` frames: the range is the whole clip."""
+        for spin, value in ((self.first_spin, 0), (self.last_spin, count - 1)):
+            spin.setRange(0, count - 1)
+            spin.setValue(value)
+
+
+class Tracker(QObject):
+    """Track on the session's clip: the Track group's method (model motion only while the
+    application has a model), the tracking job on the tab's jobs, and the edit it makes when it
+    finishes. ``ended(outcome)``: 'finished' | 'cancelled' | 'failed'."""
+
+    ended = Signal(str)
+
+    def __init__(self, context: TabContext, jobs: JobRunner, box: TrackBox, session: AnnotationSession,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self._context = context
+        self._jobs = jobs
+        self._box = box
+        self._session = session
+        self._request: TrackRequest | None = None
+        self._found: dict[int, np.ndarray] = {}
+        context.app.model_changed.subscribe(self._model_changed)
+        box.method.currentIndexChanged.connect(self._model_changed)
+        self._model_changed()
+
+    @property
+    def method(self) -> str:
+        return self._box.method.currentData()
+
+    def model_reason(self) -> str:
+        """Why model motion cannot be used now ('' when it can)."""
+        return "" if self._context.app.model is not None else "Model motion needs a model: load one in the Animate tab."
+
+    def _model_changed(self) -> None:
+        reason = self.model_reason()
+        item = self._box.method.model().item(1)
+        item.setEnabled(not reason)
+        item.setToolTip(reason)
+        if reason and self.method == "model":
+            self._box.method.setCurrentIndex(0)
+        self._box.note.setText(reason)
+        self._box.note.setVisible(bool(reason))
+
+    def track(self, direction: str) -> bool:
+        """Track the points of the frame on show 'forward' | 'backward' | 'both' over the From / To
+        range in the background; False (with a message) when there is nothing to track or no model."""
+        model = self._context.app.model
+        if self.method == "model" and model is None:
+            self._context.prompts.error(self.model_reason())
+            return False
+        try:
+            self._request = self._session.track_request(self._box.first_spin.value(), self._box.last_spin.value(), direction)
+        except UserInputError as exc:
+            self._context.show_message(str(exc))
+            return False
+        self._found = {}
+        self._box.progress.setRange(0, len(self._request.steps))
+        self._box.progress.setValue(0)
+        checkpoint = None if model is None else model.checkpoint_path
+        job = track_job(self.method, checkpoint, self._context.app.device, self._session.frames, self._request)
+        self._jobs.start("track", job, self._item, self._job_ended)
+        return True
+
+    def delete_from_here(self) -> int:
+        """Remove the chosen landmark's tracked points on the frame on show and after (one undoable edit)."""
+        count = self._session.delete_tracked_from_here()
+        self._context.show_message(f"Deleted {count} tracked points from frame {self._session.frame} on.")
+        return count
+
+    def _item(self, item: tuple[int, np.ndarray]) -> None:
+        frame, points = item
+        self._found[frame] = points
+        self._box.progress.setValue(len(self._found))
+
+    def _job_ended(self, outcome: str, message: str) -> None:
+        found, request, self._found, self._request = self._found, self._request, {}, None
+        method = METHODS[self.method]
+        if outcome == "finished":
+            count = self._session.add_tracked(request, found, method)
+            self._context.show_message(f"Tracked {count} points over {len(found)} frames ({method}): check them, "
+                                       "Confirm (or drag) each frame, Delete tracked from here on where they drift.")
+        elif outcome == "cancelled":
+            self._context.show_message("Tracking cancelled; nothing changed.")
+        else:
+            self._context.prompts.error(message)
+        self._box.progress.setValue(0)
+        self.ended.emit(outcome)
