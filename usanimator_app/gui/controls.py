@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from usanimator_app.core.validation import GAIN_RANGE
 from usanimator_app.engine.animator import Animator, MotionOptions
 from usanimator_app.engine.device import choose_device
 from usanimator_app.engine.pipeline import MANIFEST_NAME
@@ -163,7 +164,7 @@ class MotionControls(QGroupBox):
         self.reference_index = QSpinBox()
         self.reference_index.setRange(0, 100000)
         self.gain = QDoubleSpinBox()
-        self.gain.setRange(0.0, 3.0)
+        self.gain.setRange(*GAIN_RANGE)  # as usanimator animate --gain accepts
         self.gain.setSingleStep(0.1)
         self.gain.setDecimals(2)
         self.gain.setToolTip("Scales the driving motion: 1 as driven, 0 still, 2 twice as much")

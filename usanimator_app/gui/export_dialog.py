@@ -3,7 +3,8 @@
 Frames are written at the run's output size (``FrameResult.frame``: the source's resolution by
 default, as set under Output before the run). File names never come from the input files (a DICOM's
 name may hold patient data): the default is ``usanimator_<timestamp>.mp4``, and ``core.export``
-writes no metadata.
+writes no metadata. The dialog checks its target as ``usanimator animate --out`` does and stays open
+until it can be written.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from usanimator_app.core.compose import compose_frame
+from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.export import Mp4Writer, write_png_sequence
+from usanimator_app.core.validation import FPS_RANGE, output_file, output_folder
 from usanimator_app.engine.animator import FrameResult
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
@@ -115,7 +118,7 @@ class ExportDialog(QDialog):
             self.layout_choice.addItem(label, key)
         self.size_note = QLabel(f"{frame_size[0]}×{frame_size[1]} px output (set under Output before the run)")
         self.fps = QDoubleSpinBox()
-        self.fps.setRange(1.0, 240.0)
+        self.fps.setRange(*FPS_RANGE)  # as usanimator animate --fps accepts
         self.fps.setDecimals(2)
         self.fps.setValue(fps)
         self.caption = QCheckBox('Burn in the "SYNTHETIC" caption')
@@ -152,6 +155,29 @@ class ExportDialog(QDialog):
             fps=self.fps.value(),
             caption=self.caption.isChecked(),
         )
+
+    def problem(self) -> str:
+        """Why nothing can be written at 'Save to' ('' when it can): no name, a file or folder in
+        the way, a folder that cannot be created or written."""
+        if not self.path.text().strip():
+            return "Save to: give a file name (Browse… picks one)"
+        options = self.options()
+        try:
+            if options.kind == "mp4":
+                output_file(options.path, "Save to")
+            else:
+                output_folder(options.path, "Save to")
+        except UserInputError as exc:
+            return str(exc)
+        return ""
+
+    def accept(self) -> None:
+        """Export: close only when the target can be written, else say why and stay open."""
+        problem = self.problem()
+        if problem:
+            self._prompts.error(problem)
+            return
+        super().accept()
 
     def _kind_changed(self) -> None:
         self.path.setText(str(default_export_path(Path(self.path.text()).parent, self.kind.currentData())))

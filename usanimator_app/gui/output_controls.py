@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QSpinBox, QWidget
 
+from usanimator_app.core.validation import OUTPUT_SIDE_RANGE
 from usanimator_app.engine.animator import OutputOptions
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE
 from usanimator_app.gui.settings import Settings
 
 SIZES = (("native", "Native"), ("model", "Model size"), ("custom", "Custom"))
 MODES = (("default", "Default"), ("generated", "Generated (paper)"), ("content", "Content"))
-SIDE_RANGE = (16, 8192)  # as OutputOptions accepts
 
 
 class OutputControls(QGroupBox):
@@ -59,10 +59,11 @@ class OutputControls(QGroupBox):
     def load(self, settings: Settings) -> None:
         size = settings.text("output/size", "native")
         mode = settings.text("output/mode", "default")
-        side = min(max(settings.integer("output/max_side", DEFAULT_MAX_SIDE), SIDE_RANGE[0]), SIDE_RANGE[1])
+        low, high = OUTPUT_SIDE_RANGE
+        side = min(max(settings.integer("output/max_side", DEFAULT_MAX_SIDE), low), high)
         self.set_options(OutputOptions(
             mode=mode if mode in dict(MODES) else "default",
-            size=size if size in ("native", "model") or (size.isdigit() and SIDE_RANGE[0] <= int(size) <= SIDE_RANGE[1]) else "native",
+            size=size if size in ("native", "model") or (size.isdigit() and low <= int(size) <= high) else "native",
             max_side=side,
         ))
 
@@ -80,7 +81,7 @@ class OutputControls(QGroupBox):
 
 def _side_spin(value: int, tip: str) -> QSpinBox:
     spin = QSpinBox()
-    spin.setRange(*SIDE_RANGE)
+    spin.setRange(*OUTPUT_SIDE_RANGE)
     spin.setSingleStep(64)
     spin.setSuffix(" px")
     spin.setValue(value)

@@ -6,6 +6,7 @@ Tests pass an INI path so that they never touch the user's settings.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -35,10 +36,12 @@ class Settings:
             return default
 
     def number(self, key: str, default: float) -> float:
+        """A finite number (a spin box would turn a stored nan or inf into its maximum)."""
         try:
-            return float(self._store.value(key, default))
+            value = float(self._store.value(key, default))
         except (TypeError, ValueError):
             return default
+        return value if math.isfinite(value) else default
 
     def flag(self, key: str, default: bool) -> bool:
         value = self._store.value(key)

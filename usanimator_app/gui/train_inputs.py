@@ -4,6 +4,7 @@ file for ``usanimator train --data FILE``) and the checkpoint a run fine-tunes f
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,7 +180,7 @@ class DatasetPanel(QGroupBox):
             saved = [(Path(self._settings.text("train/data")), 1.0)]
         for folder, weight in saved:
             if folder.is_dir():
-                self.add_folder(folder, weight)
+                self.add_folder(folder, weight if math.isfinite(weight) else 1.0)  # a spin box makes nan its maximum
 
     def _save(self) -> None:
         self._settings.set("train/sources", json.dumps([{"path": str(p), "weight": w} for p, w in self.sources()]))

@@ -1,5 +1,6 @@
 """The Train tab's Run box: preset, size, fine-tune choice, steps, batch, learning rate, device,
-previews, run folder and the Start / Stop / Resume buttons; kept in the settings."""
+previews, run folder and the Start / Stop / Resume buttons; kept in the settings. The typed fields
+are checked with ``core.validation`` (as ``usanimator train`` checks its options) before a run starts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -17,6 +17,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.validation import (
+    BATCH_RANGE,
+    MAX_LEARNING_RATE,
+    learning_rate,
+    output_folder,
+    typed_number,
+    whole_number,
+)
 from usanimator_app.engine.config import PRESETS, SIZES
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
@@ -47,11 +56,11 @@ class RunSettings(QGroupBox):
         self.steps.setRange(1, 10_000_000)
         self.steps.setToolTip("Total steps; with Resume, the run continues up to this step")
         self.batch = QSpinBox()
-        self.batch.setRange(1, 1024)
-        self.learning_rate = QDoubleSpinBox()
-        self.learning_rate.setDecimals(6)
-        self.learning_rate.setRange(1e-6, 1.0)
-        self.learning_rate.setSingleStep(1e-5)
+        self.batch.setRange(*BATCH_RANGE)  # as usanimator train --batch accepts
+        self.learning_rate = QLineEdit()
+        self.learning_rate.setPlaceholderText("e.g. 2e-4")
+        self.learning_rate.setToolTip(f"Adam learning rate: a number above 0 and at most {MAX_LEARNING_RATE:g}, "
+                                      "such as 2e-4 or 0.0002")
         self.device = QComboBox()
         for key, label in TRAIN_DEVICES:
             self.device.addItem(label, key)
@@ -91,20 +100,37 @@ class RunSettings(QGroupBox):
         self.size.setCurrentIndex(max(0, self.size.findData(settings.text("train/size", "cpu-128"))))
         self.steps.setValue(settings.integer("train/steps", 10000))
         self.batch.setValue(settings.integer("train/batch", 4))
-        self.learning_rate.setValue(settings.number("train/lr", 2e-4))
+        self.learning_rate.setText(settings.text("train/lr", "2e-4"))
         self.device.setCurrentIndex(max(0, self.device.findData(settings.text("train/device", "auto"))))
         self.sample_every.setValue(settings.integer("train/sample_every", 100))
 
     def save(self, settings: Settings) -> None:
         for key, value in (("preset", self.preset.currentData()), ("size", self.size.currentData()),
                            ("steps", self.steps.value()), ("batch", self.batch.value()),
-                           ("lr", self.learning_rate.value()), ("device", self.device.currentData()),
+                           ("lr", self.learning_rate.text().strip()), ("device", self.device.currentData()),
                            ("sample_every", self.sample_every.value()), ("run", self.run_edit.text())):
             settings.set(f"train/{key}", value)
 
     def run_folder(self) -> Path | None:
         text = self.run_edit.text().strip()
         return Path(text) if text else None
+
+    def learning_rate_value(self) -> float:
+        """The typed learning rate; UserInputError when it is not a number in (0, MAX_LEARNING_RATE]."""
+        return learning_rate("Learning rate", typed_number("Learning rate", self.learning_rate.text()))
+
+    def problem(self, reached_step: int | None) -> str:
+        """Why a run cannot start with these settings ('' when it can): the learning rate, the run
+        folder (a file in the way, not creatable or not writable) and, for Resume, Steps beyond
+        ``reached_step`` (the run's newest checkpoint)."""
+        try:
+            self.learning_rate_value()
+            output_folder(self.run_folder(), "Run folder")
+            if reached_step is not None:
+                whole_number(f"Steps (the run is at step {reached_step})", self.steps.value(), reached_step + 1)
+        except UserInputError as exc:
+            return str(exc)
+        return ""
 
     def arguments(self, data: Path, resume: bool) -> list[str]:
         """``usanimator train`` options for the dataset file ``data``. A new run fine-tunes from the
@@ -117,7 +143,7 @@ class RunSettings(QGroupBox):
             "--out", str(self.run_folder()),
             "--steps", str(self.steps.value()),
             "--batch", str(self.batch.value()),
-            "--lr", repr(self.learning_rate.value()),
+            "--lr", repr(self.learning_rate_value()),
             "--device", self.device.currentData(),
             "--sample-every", str(self.sample_every.value()),
             "--progress", "json",

@@ -41,6 +41,12 @@ from usanimator_app.gui.train_settings import RunSettings
 DATASET_FILE_NAME = "gui_dataset.yaml"  # in the run folder: the listed folders and weights, for --data
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a checkpoint's file name (``step_0000030.pt`` -> 30); None for another name."""
+    digits = path.stem.removeprefix("step_")
+    return int(digits) if digits.isdigit() else None
+
+
 class TrainTab(QWidget):
     """Dataset, run settings, Start / Stop / Resume of a training subprocess, live curves and previews."""
 
@@ -228,18 +234,23 @@ class TrainTab(QWidget):
         return True
 
     def _launch_problem(self, resume: bool) -> str:
+        """Why Start / Resume cannot go ahead ('' when it can): every field is checked first."""
         if self.running:
             return "Training is already running."
         if not self.datasets.sources():
             return "Add a dataset folder first."
+        gone = [folder for folder, _ in self.datasets.sources() if not folder.is_dir()]
+        if gone:
+            return f"Dataset folder {gone[0]}: not found; remove it from the list, or add it again."
         if self.run_folder() is None:
             return "Choose a run folder first."
-        has_run = bool(self.checkpoint_files())
-        if resume and not has_run:
+        checkpoints = self.checkpoint_files()
+        if resume and not checkpoints:
             return f"{self.run_folder()}: nothing to resume (no checkpoints yet). Start a new run instead."
-        if not resume and has_run:
+        if not resume and checkpoints:
             return f"{self.run_folder()} already holds a run: Resume it, or choose another run folder."
-        return "" if resume else self.run_settings.fine_tune.problem()
+        problem = self.run_settings.problem(checkpoint_step(checkpoints[0]) if resume else None)
+        return problem or ("" if resume else self.run_settings.fine_tune.problem())
 
     def stop(self) -> None:
         """Ask the trainer to stop: it saves a checkpoint after the current step, then exits."""
