@@ -1,0 +1,120 @@
+"""PHI through the window: a multi-frame DICOM whose header names a patient (name, ID, birth date,
+institution, accession number) is animated and exported through the Export dialog as an MP4 and a
+PNG sequence; none of the identifiers appears in any file the app wrote (bytes searched: exports,
+settings with the recent-files list, the log), any file name, the window title or any text shown."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QLineEdit, QWidget
+
+from usanimator_app.gui.app import LOGGER_NAME, configure_logging
+from usanimator_app.gui.export_dialog import ExportDialog
+
+from .conftest import textured_frame
+
+REPO = Path(__file__).resolve().parents[2]
+FRAMES = 6
+IDENTIFIERS = {
+    "PatientName": "Zyxwvut^Qponmlk",
+    "PatientID": "PID-7731-XQ",
+    "PatientBirthDate": "19580317",
+    "InstitutionName": "St Quillibert Clinic",
+    "AccessionNumber": "ACC99881177",
+}
+FORMS = sorted({form for value in IDENTIFIERS.values() for form in (value, value.replace("^", " "), *value.split("^"))})
+
+
+def _leaks(data: bytes | str) -> list[str]:
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    return [form for form in FORMS if form.encode() in data or form.encode("utf-16-le") in data]
+
+
+def _identified_clip(path: Path) -> Path:
+    """A 6-frame 96x80 cine with the bundled sample's header and the patient identifiers."""
+    header = pydicom.dcmread(REPO / "resources" / "sample_source.dcm")
+    header.Rows, header.Columns = 80, 96
+    header.NumberOfFrames = FRAMES
+    header.FrameTime = "83.3"
+    header.PixelData = np.stack([textured_frame(96, 80, shift=2 * t) for t in range(FRAMES)]).tobytes()
+    for keyword, value in IDENTIFIERS.items():
+        setattr(header, keyword, value)
+    header.save_as(path)
+    return path
+
+
+@pytest.fixture
+def app_log(data_dir):
+    """The app's own log file (as ``run_gui`` sets it up), in the test's data folder."""
+    path = configure_logging()
+    yield path
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if getattr(h, "baseFilename", None) == str(path)]:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def _export_through_the_dialog(tab, qtbot, kind: str, layout: str, target: Path) -> None:
+    """Export… -> the dialog: format, layout and target set, Export pressed, as a user would."""
+
+    def fill() -> None:
+        dialog = next(d for d in tab.findChildren(ExportDialog) if d.isVisible())
+        try:
+            dialog.kind.setCurrentIndex(dialog.kind.findData(kind))
+            dialog.layout_choice.setCurrentIndex(dialog.layout_choice.findData(layout))
+            dialog.path.setText(str(target))
+            dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+        finally:
+            if dialog.isVisible():  # refused: close it so that the test does not wait on it
+                dialog.reject()
+
+    with qtbot.waitSignal(tab.export_ended, timeout=60000) as ended:
+        QTimer.singleShot(0, fill)
+        tab.open_export_dialog()
+    assert ended.args == ["finished"]
+
+
+def _shown_texts(window: QWidget) -> list[str]:
+    """The window title, the status bar and every label, field, button and menu action's text and tip."""
+    texts = [window.windowTitle(), window.statusBar().currentMessage()]
+    for widget in window.findChildren(QWidget):
+        texts += [widget.windowTitle(), widget.toolTip()]
+        if isinstance(widget, (QLabel, QLineEdit, QAbstractButton)):
+            texts.append(widget.text())
+    for action in window.findChildren(QAction):
+        texts += [action.text(), action.toolTip()]
+    return texts
+
+
+def test_patient_identifiers_reach_no_export_setting_log_or_window_text(app_log, ready_window, qtbot, drop_files,
+                                                                         tmp_path, settings_path):
+    clip = _identified_clip(tmp_path / "study.dcm")
+    assert all(value.encode() in clip.read_bytes() for value in IDENTIFIERS.values())  # the header carries them
+    tab = ready_window.tab("Animate")
+    drop_files(tab.source_panel, clip)
+    drop_files(tab.driving_panel, clip)
+    with qtbot.waitSignal(tab.run_ended, timeout=60000) as ended:
+        assert tab.run()
+    assert ended.args == ["finished"] and len(tab.results) == FRAMES
+    out = tmp_path / "exports"
+    _export_through_the_dialog(tab, qtbot, "mp4", "side-by-side", out / "clip.mp4")
+    _export_through_the_dialog(tab, qtbot, "png", "overlays", out / "frames")
+    ready_window.settings.sync()
+
+    assert (out / "clip.mp4").stat().st_size > 0 and len(list((out / "frames").glob("*.png"))) == FRAMES
+    assert any(path.endswith("study.dcm") for _, path in ready_window.settings.recent_files())
+    log = app_log.read_text(encoding="utf-8")
+    assert "run finished" in log and "export finished" in log
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and path != clip]
+    assert settings_path in written and app_log in written
+    for path in written:
+        assert _leaks(path.read_bytes()) == [], path
+        assert _leaks(str(path.relative_to(tmp_path))) == [], path
+    assert [text for text in _shown_texts(ready_window) if _leaks(text)] == []
