@@ -24,6 +24,7 @@ from usanimator_app.gui.controls import device_status
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
+from usanimator_app.gui.study_tab import StudyTab
 from usanimator_app.gui.train_tab import TrainTab
 
 __all__ = ["Launch", "MainWindow", "default_tab_factories"]
@@ -33,7 +34,7 @@ FRAME_ROOM = QSize(16, 40)  # a window manager's title bar and borders
 
 def default_tab_factories() -> list[TabFactory]:
     """The window's tabs, in order."""
-    return [AnimateTab, AnnotateTab, TrainTab]
+    return [AnimateTab, AnnotateTab, TrainTab, StudyTab]
 
 
 class MainWindow(QMainWindow):
