@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.engine.checkpoint import load_model
-from usanimator_app.engine.coords import normalized_to_pixels
+from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE, NativeRenderer, output_geometry
@@ -163,6 +163,14 @@ class Animator:
         with inference_autocast(self.device, self.fast_precision):
             return self.model.keypoint_detector(_to_tensor(frame, self.image_size, self.device))
 
+    def point_track(self, frames: Iterable[np.ndarray], should_stop: Callable[[], bool] = lambda: False) -> Iterator[np.ndarray]:
+        """The motion points of each (S, S) uint8 frame: one (K + L, 2) model-pixel array per frame
+        (the self-supervised keypoints, then the landmark heads' reading)."""
+        for frame in frames:
+            if should_stop():
+                return
+            yield self.to_pixels(self.keypoints(frame).motion_points())
+
     def to_pixels(self, points: torch.Tensor) -> np.ndarray:
         """(1, N, 2) normalised -> (N, 2) model pixels."""
         return normalized_to_pixels(points[0].float().cpu().numpy(), self.image_size).astype(np.float32)
@@ -185,6 +193,7 @@ class Animator:
         should_stop: Callable[[], bool] = lambda: False,
         native: tuple[np.ndarray, FrameGeometry] | None = None,
         output: OutputOptions | None = None,
+        driving_points: Sequence[np.ndarray] | None = None,
     ) -> Iterator[FrameResult]:
         """Yield one :class:`FrameResult` per driving frame (S, S) uint8; stops when ``should_stop()``.
 
@@ -192,11 +201,14 @@ class Animator:
         ``source_frame`` from it; the output is then rendered on the source's own pixels. Without
         it the model-size ``source_frame`` is the source. ``options.reference`` 'best' needs the
         driving frames twice: pass a re-iterable (a list or a ``MediaSource``-backed iterable), or
-        resolve it first with :meth:`find_best_reference`.
+        resolve it first with :meth:`find_best_reference`. ``driving_points``: per driving frame the
+        (K + L, 2) motion points (keypoints, then landmarks) in model pixels to use instead of the
+        detected ones, for the reference frame too (an edited trajectory, ``core.trajectory``).
         """
         options = options or MotionOptions()
         output = output or OutputOptions()
-        reference_kp = self._reference_keypoints(source_frame, driving_frames, options)
+        reference = self._reference_keypoints(source_frame, driving_frames, options)
+        reference_kp = None if reference is None else self._points_from(driving_points, *reference)
         size = self.image_size
         model = self.model
         identity_grid = None
@@ -212,7 +224,7 @@ class Animator:
                     return
                 started = time.perf_counter()
                 driving = _to_tensor(frame, size, self.device)
-                driving_kp = model.keypoint_detector(driving)
+                driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
                     reference_kp = driving_kp
                 motion_kp = (
@@ -258,14 +270,30 @@ class Animator:
                     seconds=time.perf_counter() - started,
                 )
 
+    def _points_from(self, points: Sequence[np.ndarray] | None, index: int, keypoints: KeypointOutput) -> KeypointOutput:
+        """``keypoints`` of driving frame ``index`` with its keypoints and landmarks taken from
+        ``points`` ((K + L, 2) model pixels per frame; the Jacobians stay); unchanged when None."""
+        if points is None:
+            return keypoints
+        if index >= len(points):
+            raise UserInputError(f"the edited trajectory has {len(points)} frames; the driving clip has more")
+        frame_points = np.asarray(points[index], dtype=np.float32)
+        num_kp = keypoints.keypoints.shape[1]
+        if frame_points.shape != (num_kp + keypoints.landmarks.shape[1], 2):
+            raise UserInputError(f"edited points of frame {index} have shape {frame_points.shape}, "
+                                 f"the model has {num_kp} keypoints and {keypoints.landmarks.shape[1]} landmarks")
+        normalised = torch.from_numpy(pixels_to_normalized(frame_points, self.image_size))[None].to(keypoints.landmarks)
+        return keypoints._replace(keypoints=normalised[:, :num_kp], landmarks=normalised[:, num_kp:])
+
     def _reference_keypoints(
         self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray], options: MotionOptions
-    ) -> KeypointOutput | None:
-        """Keypoints of the relative-motion reference frame; None: the first driving frame (or absolute motion)."""
+    ) -> tuple[int, KeypointOutput] | None:
+        """(index, keypoints) of the relative-motion reference frame; None: the first driving frame
+        (or absolute motion)."""
         if not options.relative or options.reference == "first":
             return None
         if options.reference == "best":
-            return self.find_best_reference(source_frame, driving_frames)[1]
+            return self.find_best_reference(source_frame, driving_frames)
         try:
             index = int(options.reference)
         except (TypeError, ValueError):
@@ -274,5 +302,5 @@ class Animator:
             raise UserInputError(f"reference frame index must be >= 0, got {index}")
         for position, frame in enumerate(driving_frames):
             if position == index:
-                return self.keypoints(frame)
+                return index, self.keypoints(frame)
         raise UserInputError(f"reference frame {index} is beyond the end of the driving clip")
