@@ -1,5 +1,6 @@
 """The Annotate tab: clicks and drags on the frame, keys, undo/redo with the sidecar saved after each
-edit, interpolation, Predict on a tiny random model, landmark sets, CSV and the descent plot."""
+edit, interpolation, Predict on a tiny random model, Track (optical flow; model motion on the tiny
+model), Confirm and Delete tracked from here on, landmark sets, CSV and the descent plot."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from usanimator_app.engine.animator import Animator
 from usanimator_app.engine.device import choose_device
 from usanimator_app.gui import annotate_predict
 from usanimator_app.gui.annotate_tab import AnnotateTab
+from tests.core.test_landmark_tracking import SHIFT, shifted_texture
 
 SIZE = (80, 64)  # width, height of the test clip
 
@@ -266,3 +268,62 @@ def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot
     with qtbot.waitSignal(tab.clip_loaded, timeout=5000) as loaded:
         assert not tab.load_clip(clip)
     assert loaded.args == [False] and "Fix or move that file" in prompts.errors[-1]
+
+
+def test_track_forward_confirm_drag_delete_from_here_and_undo(open_tab, tmp_path, qtbot, prompts):
+    folder = tmp_path / "moving"
+    folder.mkdir()
+    for index, frame in enumerate(shifted_texture(6)):
+        cv2.imwrite(str(folder / f"frame_{index:03d}.png"), frame)
+    tab = open_tab(folder)
+    box = tab.track_box
+    assert box.method.currentData() == "optical_flow" and not box.method.model().item(1).isEnabled()
+    assert "load one in the Animate tab" in box.note.text()  # no model: model motion is off, and why
+    assert (box.first_spin.value(), box.last_spin.value()) == (0, 5)
+
+    _click(tab, 40, 50)
+    box.last_spin.setValue(4)
+    with qtbot.waitSignal(tab.track_ended, timeout=20000) as ended:
+        box.forward_button.click()
+        assert tab.busy and box.cancel_button.isVisible()
+    assert ended.args == ["finished"]
+    saved = _saved(folder)
+    assert sorted(saved) == [0, 1, 2, 3, 4]
+    for frame in range(1, 5):
+        x, y, origin = saved[frame]["symphysis_lower_edge"]
+        assert origin == "tracked" and np.hypot(x - 40 - SHIFT[0] * frame, y - 50 - SHIFT[1] * frame) < 1.0
+    assert tab.player.timeline._states == ["partial"] + ["tracked"] * 4 + ["none"]
+    tab.set_frame(2)
+    assert "(tracked)" in tab.view._labels["symphysis_lower_edge"].toPlainText()
+
+    tab.confirm()
+    assert _saved(folder)[2]["symphysis_lower_edge"][2] == "manual"
+    tab.set_frame(1)
+    x, y, _ = _saved(folder)[1]["symphysis_lower_edge"]
+    _drag(tab, (x, y), (x + 10, y))
+    assert _near(_saved(folder)[1]["symphysis_lower_edge"], x + 10, y, "manual")
+    tab.set_frame(3)
+    box.delete_button.click()
+    assert sorted(_saved(folder)) == [0, 1, 2]
+    for _ in range(4):  # delete, drag, confirm, track
+        tab.edit_box.undo_button.click()
+    assert sorted(_saved(folder)) == [0] and _saved(folder)[0]["symphysis_lower_edge"][2] == "manual"
+
+    tab.set_frame(5)
+    assert not tab.track("forward") and not tab.busy  # no points on frame 5: nothing starts
+
+
+def test_model_motion_tracks_with_the_animate_tabs_model(open_tab, clip, qtbot, tiny_checkpoint):
+    tab = open_tab(clip, animate_model=tiny_checkpoint)
+    box = tab.track_box
+    assert box.method.model().item(1).isEnabled() and box.note.isHidden()
+    box.method.setCurrentIndex(1)
+    tab.set_frame(3)
+    _click(tab, 30, 32)
+    with qtbot.waitSignal(tab.track_ended, timeout=60000) as ended:
+        box.both_button.click()
+    assert ended.args == ["finished"]
+    saved = _saved(clip)
+    assert sorted(saved) == list(range(6))
+    assert all(saved[f]["symphysis_lower_edge"][2] == "tracked" for f in (0, 1, 2, 4, 5))
+    assert tab.session.document.undo_text == "Track symphysis lower edge from frame 3 (model motion)"

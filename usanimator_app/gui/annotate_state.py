@@ -159,5 +159,5 @@ class AnnotationSession:
         if self.document is None:
             return 0
         points = delete_from(self.document.annotations, self.frame, [self.chosen_landmark])
-        self.edit(f"Delete tracked {_display(self.chosen_landmark)} from here on", points)
+        self.document.edit(f"Delete tracked {_display(self.chosen_landmark)} from frame {self.frame} on", points)
         return len(points)
