@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from usanimator_app.core.annotation_tools import frame_states, parse_landmark_names
 from usanimator_app.core.errors import UserInputError
@@ -70,13 +70,18 @@ class AnnotateTab(QWidget):
         self.edit_box, self.track_box, self.descent_box = EditBox(), TrackBox(), DescentBox()
 
         layout = QHBoxLayout(self)
-        left = QWidget()
-        left.setFixedWidth(330)
-        column = QVBoxLayout(left)
+        groups = QWidget()
+        column = QVBoxLayout(groups)
         column.setContentsMargins(0, 0, 4, 0)
         for group in (self.clip_box, self.landmark_box, self.edit_box, self.track_box, self.descent_box):
             column.addWidget(group)
         column.addStretch(1)
+        left = QScrollArea()  # the column scrolls when the window is short (1366x768)
+        left.setWidget(groups)
+        left.setWidgetResizable(True)
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left.setFrameShape(QFrame.Shape.NoFrame)
+        left.setFixedWidth(350)
         layout.addWidget(left)
         layout.addWidget(self.player, 1)
 
