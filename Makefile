@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m usanimator_app demo --out out/demo.mp4
 
+# One pytest worker per core (pytest-xdist), each on one OpenMP thread: the suite's torch work is small
+# tensors, which two threads share badly, and two workers with two spinning threads each on two
+# cores slow each other down many times over.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -p no:cacheprovider -n auto
 
 clean-venv:
 	rm -rf $(VENV)

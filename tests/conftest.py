@@ -13,6 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Real clips, read-only, never copied into the repository (see ../shared/data/ultrasound/SOURCES.md).
 SHARED_ULTRASOUND_DIR = REPO_ROOT / ".." / "shared" / "data" / "ultrasound"
 CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mpeg", ".mpg", ".m4v")
+# Run first: with ``pytest -n auto`` (``make test``) one worker trains this 400-step model while the
+# others run everything else, so the suite takes about as long as this one test.
+LONGEST_TEST = "test_overfit_one_clip_learns_motion_and_landmarks"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the longest test to the front of the run (a stable sort: the rest keep their order)."""
+    items.sort(key=lambda item: item.name != LONGEST_TEST)
 
 
 @pytest.fixture(scope="session")
