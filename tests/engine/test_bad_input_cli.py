@@ -204,3 +204,12 @@ def test_a_good_sidecar_still_loads(tmp_path):
 
     annotations = load_annotations(sidecar_path(clip))
     assert annotations.annotated_frames() == [0, 1, 2, 3]
+
+
+def test_gui_options_are_checked_before_the_window_opens(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("a file, not a folder")
+    _fails_cleanly(["gui", "--source", str(SOURCE), "--driving", str(DRIVING), "--export", str(in_the_way / "x.mp4")],
+                   capsys, "--export", "is a file")
+    _fails_cleanly(["gui", "--source", str(tmp_path / "missing.dcm")], capsys, "--source", "no such file")
