@@ -35,13 +35,13 @@ def shifted_texture(frames: int = 12, size: int = 96) -> list[np.ndarray]:
     return out
 
 
-def _annotations(frames: int) -> Annotations:
+def _annotations() -> Annotations:
     return Annotations(clip="clip", landmarks=["a", "b"], image_size=(96, 96))
 
 
 def test_optical_flow_follows_a_shifted_texture_to_under_a_pixel():
     frames = shifted_texture()
-    annotations = _annotations(len(frames))
+    annotations = _annotations()
     annotations.set_point(0, "a", 30.0, 60.0)
     annotations.set_point(0, "b", 50.0, 45.0)
     request = plan_track(annotations, 0, 0, len(frames) - 1, "forward")
@@ -61,7 +61,7 @@ def test_plans_run_forward_backward_or_both_within_the_range():
     assert plan_steps(5, 0, 5, "forward") == []
     with pytest.raises(ValueError):
         plan_steps(0, 0, 5, "sideways")
-    annotations = _annotations(6)
+    annotations = _annotations()
     with pytest.raises(UserInputError, match="no points to track"):
         plan_track(annotations, 2, 0, 5, "both")
     annotations.set_point(5, "a", 1, 1)
@@ -70,7 +70,7 @@ def test_plans_run_forward_backward_or_both_within_the_range():
 
 
 def test_tracking_goes_on_from_manual_points_and_never_replaces_them():
-    annotations = _annotations(6)
+    annotations = _annotations()
     annotations.set_point(0, "a", 10, 10)
     annotations.set_point(0, "b", 20, 20)
     annotations.set_point(3, "a", 50, 50)  # a person placed a on frame 3
@@ -91,7 +91,7 @@ def test_tracking_goes_on_from_manual_points_and_never_replaces_them():
 
 
 def test_delete_from_removes_only_tracked_points_from_that_frame_on():
-    annotations = _annotations(6)
+    annotations = _annotations()
     for frame in range(6):
         annotations.set_point(frame, "a", frame, 0, origin="tracked")
         annotations.set_point(frame, "b", frame, 0, origin="tracked")
@@ -100,7 +100,7 @@ def test_delete_from_removes_only_tracked_points_from_that_frame_on():
 
 
 def test_the_sidecar_format_knows_tracked_points_and_keeps_them_out_of_training():
-    annotations = _annotations(2)
+    annotations = _annotations()
     annotations.set_point(0, "a", 1, 2, origin="tracked")
     annotations.set_point(1, "a", 1, 2, origin="manual")
     annotations.set_point(1, "b", 3, 4, origin="tracked")

@@ -270,7 +270,7 @@ def test_an_existing_sidecar_is_used_and_a_broken_one_refused(open_window, qtbot
     assert loaded.args == [False] and "Fix or move that file" in prompts.errors[-1]
 
 
-def test_track_forward_confirm_drag_delete_from_here_and_undo(open_tab, tmp_path, qtbot, prompts):
+def test_track_forward_confirm_drag_delete_from_here_and_undo(open_tab, tmp_path, qtbot):
     folder = tmp_path / "moving"
     folder.mkdir()
     for index, frame in enumerate(shifted_texture(6)):
@@ -327,3 +327,9 @@ def test_model_motion_tracks_with_the_animate_tabs_model(open_tab, clip, qtbot, 
     assert sorted(saved) == list(range(6))
     assert all(saved[f]["symphysis_lower_edge"][2] == "tracked" for f in (0, 1, 2, 4, 5))
     assert tab.session.document.undo_text == "Track symphysis lower edge from frame 3 (model motion)"
+
+    with qtbot.waitSignal(tab.track_ended, timeout=60000) as ended:  # cancelled at once: nothing changes
+        before = sidecar_path(clip).read_text()
+        assert tab.track("forward")
+        tab.cancel()
+    assert ended.args == ["cancelled"] and sidecar_path(clip).read_text() == before
