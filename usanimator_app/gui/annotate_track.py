@@ -4,6 +4,7 @@ from here on, progress) and the background job that carries a frame's points ove
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -33,7 +34,7 @@ from usanimator_app.gui.workers import JobFunction, JobRunner
 METHODS = {"optical_flow": "optical flow", "model": "model motion"}  # key -> words; the first is the default (measured better)
 
 
-def track_job(method: str, checkpoint, device: str, frames: list[np.ndarray], request: TrackRequest) -> JobFunction:
+def track_job(method: str, checkpoint: Path | None, device: str, frames: list[np.ndarray], request: TrackRequest) -> JobFunction:
     """Yields (frame, (N, 2) points) per step of ``request``; 'model' loads ``checkpoint`` on ``device``."""
 
     def job(should_stop: Callable[[], bool]) -> Iterator[object]:
