@@ -44,6 +44,9 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
     parser.add_argument("--fps", type=float, default=None, help="output fps (default: the driving clip's, else 20)")
     parser.add_argument("--no-caption", action="store_true", help="leave out the burned-in SYNTHETIC caption")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--trajectory", type=Path, default=None,
+                        help="drive by an edited bladder-neck trajectory: an edits JSON, or the .settings.json written "
+                        "beside an edited export (the caption then says so, and the settings go beside --out)")
 
 
 def _reference(value: str):
@@ -56,8 +59,11 @@ def _reference(value: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from usanimator_app.core.compose import compose_frame
-    from usanimator_app.core.export import Mp4Writer, write_png_sequence
+    from dataclasses import asdict
+
+    from usanimator_app.core.compose import CAPTION, EDITED_CAPTION, compose_frame
+    from usanimator_app.core.export import Mp4Writer, write_png_sequence, write_settings
+    from usanimator_app.core.trajectory import Trajectory, load_edits, remake_settings
     from usanimator_app.core.media import open_media
     from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
     from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
@@ -80,10 +86,18 @@ def run(args: argparse.Namespace) -> int:
     output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side)
     fps = args.fps or driving_media.info.fps or 20.0
     total = len(driving)
+    edits = load_edits(args.trajectory) if args.trajectory else None
+    driving_points = None
+    if edits is not None:
+        track = [driving.geometry.points_to_original(p) for p in animator.point_track(driving)]
+        trajectory = Trajectory(animator.landmark_names, track)
+        trajectory.edits = edits
+        driving_points = [driving.geometry.points_to_model(p) for p in trajectory.edited_points()]
 
     def frames():
         started = time.perf_counter()
-        for result in animator.animate(source.model_frame, driving, options, native=source.native, output=output):
+        for result in animator.animate(source.model_frame, driving, options, native=source.native, output=output,
+                                       driving_points=driving_points):
             done = result.index + 1
             rate = done / max(time.perf_counter() - started, 1e-9)
             print(f"\rframe {done}/{total}  {rate:.1f} frames/s  ETA {(total - done) / rate:.0f} s", end="", file=sys.stderr, flush=True)
@@ -92,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 result.driving,
                 layout=args.layout,
                 caption=not args.no_caption,
+                caption_text=CAPTION if edits is None else EDITED_CAPTION,
                 keypoints=result.frame_keypoints,
                 landmarks=result.frame_landmarks,
                 landmark_names=animator.landmark_names,
@@ -105,4 +120,9 @@ def run(args: argparse.Namespace) -> int:
                 writer.write(frame)
         count = writer.frames_written
     print(f"\nwrote {count} frames to {out}", file=sys.stderr)
+    if edits is not None:
+        export = {"layout": args.layout, "fps": fps, "caption": not args.no_caption}
+        settings = remake_settings(args.source.resolve(), args.source_frame, args.driving.resolve(), Path(model_path).resolve(),
+                                   args.max_frames, asdict(options), asdict(output), export, edits)
+        print(f"settings: {write_settings(out, settings)}", file=sys.stderr)
     return 0

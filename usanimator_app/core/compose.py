@@ -8,6 +8,7 @@ import numpy as np
 
 LAYOUTS = ("output", "side-by-side", "overlays")
 CAPTION = "SYNTHETIC"
+EDITED_CAPTION = "SYNTHETIC - edited motion"  # the motion was edited (core.trajectory)
 KEYPOINT_COLOUR = (255, 200, 0)  # RGB, self-supervised keypoints
 LANDMARK_COLOURS = ((255, 60, 60), (60, 220, 255), (120, 255, 120), (255, 120, 255))  # RGB, per landmark
 
@@ -51,6 +52,7 @@ def compose_frame(
     driving: np.ndarray | None = None,
     layout: str = "output",
     caption: bool = True,
+    caption_text: str = CAPTION,
     keypoints: np.ndarray | None = None,
     landmarks: np.ndarray | None = None,
     landmark_names: tuple[str, ...] = (),
@@ -73,4 +75,4 @@ def compose_frame(
             width = max(1, round(left.shape[1] * right.shape[0] / left.shape[0]))
             left = cv2.resize(left, (width, right.shape[0]), interpolation=cv2.INTER_LINEAR)
         frame = np.concatenate([left, np.zeros((right.shape[0], 4, 3), np.uint8), right], axis=1)
-    return add_caption(frame) if caption else frame
+    return add_caption(frame, caption_text) if caption else frame

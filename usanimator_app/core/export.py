@@ -1,4 +1,5 @@
-"""Writers for results and generated clips: MP4 (H.264), numbered PNGs, DICOM multi-frame cine.
+"""Writers for results and generated clips: MP4 (H.264), numbered PNGs, DICOM multi-frame cine,
+and the settings JSON written beside an export of edited motion (``write_settings``).
 
 Every writer is atomic: it writes to a temporary file or folder next to the target and renames it
 into place only when complete, so a crash never leaves a half-written result. Frames are uint8
@@ -8,6 +9,7 @@ into place only when complete, so a crash never leaves a half-written result. Fr
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,7 +23,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
 
-from usanimator_app.core.atomic import atomic_path
+from usanimator_app.core.atomic import atomic_path, write_text_atomic
 
 _PNG_DIGITS = 5
 
@@ -225,3 +227,16 @@ def write_dicom_cine(
     ds.PixelData = pixels.tobytes()
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
+
+
+def settings_path(output: str | os.PathLike) -> Path:
+    """Where the settings of an export go: ``clip.mp4`` -> ``clip.mp4.settings.json`` beside it."""
+    output = Path(output)
+    return output.with_name(output.name + ".settings.json")
+
+
+def write_settings(output: str | os.PathLike, settings: dict) -> Path:
+    """Write the settings that remake the export ``output`` beside it, atomically; returns the path."""
+    path = settings_path(output)
+    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
+    return path

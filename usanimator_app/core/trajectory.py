@@ -36,6 +36,7 @@ from usanimator_app.core.annotation_tools import BLADDER_NECK, SYMPHYSIS
 from usanimator_app.core.errors import UserInputError
 
 FORMAT = "usanimator-trajectory-edits"
+SETTINGS_FORMAT = "usanimator-export-settings"
 VERSION = 1
 SCALE_RANGE = (0.5, 3.0)
 
@@ -182,3 +183,32 @@ class Trajectory:
         if not 0 <= frame < len(self):
             raise ValueError(f"frame {frame} is outside the track (0 ... {len(self) - 1})")
         self.edits.drags[int(frame)] = float(descent_shown) / (self.spacing_y_mm or 1.0)
+
+
+def remake_settings(
+    source: str | Path,
+    source_frame: int,
+    driving: str | Path,
+    model: str | Path,
+    max_frames: int | None,
+    motion: dict,
+    output: dict,
+    export: dict,
+    edits: TrajectoryEdits,
+) -> dict:
+    """What remakes an export of edited motion (written beside it, ``core.export.write_settings``).
+
+    ``motion``: MotionOptions' fields (relative, adapt_scale, reference, gain); ``output``:
+    OutputOptions' (mode, size, max_side); ``export``: layout, fps, caption. ``command`` is the
+    ``usanimator animate`` line that remakes it (``--trajectory`` this file, ``--out`` to choose).
+    """
+    command = ["usanimator", "animate", "--source", str(source), "--source-frame", str(source_frame),
+               "--driving", str(driving), "--model", str(model), "--trajectory", "SETTINGS.json", "--out", "OUT.mp4",
+               "--reference", str(motion["reference"]), "--gain", f"{motion['gain']:g}",
+               "--output-size", str(output["size"]), "--max-side", str(output["max_side"]), "--output-mode", output["mode"],
+               "--layout", export["layout"], "--fps", f"{export['fps']:g}"]
+    command += ["--absolute"] * (not motion["relative"]) + ["--no-adapt-scale"] * (not motion["adapt_scale"])
+    command += ["--no-caption"] * (not export["caption"]) + (["--max-frames", str(max_frames)] if max_frames else [])
+    return {"format": SETTINGS_FORMAT, "version": VERSION, "source": str(source), "source_frame": source_frame,
+            "driving": str(driving), "model": str(model), "max_frames": max_frames, "motion": motion,
+            "output": output, "export": export, "trajectory": edits.to_json(), "command": command}

@@ -40,6 +40,7 @@ from usanimator_app.gui.live_view import LiveView
 from usanimator_app.gui.model_choice import ModelChoice
 from usanimator_app.gui.output_controls import OutputControls
 from usanimator_app.gui.state import AnimationRun, RunStart
+from usanimator_app.gui.trajectory_panel import TrajectoryPanel
 from usanimator_app.gui.widgets import MediaPanel
 from usanimator_app.gui.workers import JobFunction, JobRunner
 
@@ -69,16 +70,19 @@ def animation_job(
     options: MotionOptions,
     frame_limit: int | None,
     output: OutputOptions,
+    driving_points: list[np.ndarray] | None = None,
 ) -> JobFunction:
     """Yields a :class:`RunStart`, then one FrameResult per driving frame (``frame`` rendered on the
-    source's own pixels as ``output`` says)."""
+    source's own pixels as ``output`` says); ``driving_points``: an edited trajectory's motion points
+    per frame (model pixels), which then also bound the frames animated."""
 
     def job(should_stop: Callable[[], bool]) -> Iterator[object]:
         source_frame = load_source_frame(source, animator.image_size, source_index)
-        frames = DrivingFrames(open_media(driving), animator.image_size, frame_limit)
+        limit = frame_limit if driving_points is None else min(frame_limit or len(driving_points), len(driving_points))
+        frames = DrivingFrames(open_media(driving), animator.image_size, limit)
         yield RunStart(len(frames), source_frame.model_frame)
         yield from animator.animate(source_frame.model_frame, _UntilStopped(frames, should_stop), options, should_stop,
-                                    native=source_frame.native, output=output)
+                                    native=source_frame.native, output=output, driving_points=driving_points)
 
     return job
 
@@ -118,16 +122,20 @@ class AnimateTab(QWidget):
         self.motion = MotionControls()
         self.output = OutputControls()
         self.run_box = RunBox()
+        self.motion_edits = TrajectoryPanel(lambda: bool(self.results))
+        self.motion_edits.rerun_requested.connect(self.run)
         self.live = LiveView()
         self.models = ModelChoice(self._context, self.jobs, self.model_panel, self)
         self.models.ready.connect(self._model_ready)
         self.inputs = Inputs(self._context, self.source_panel, self.driving_panel, self)
         self.inputs.changed.connect(self._inputs_changed)
+        for signal in (self.inputs.changed, self.models.ready):
+            signal.connect(lambda *_: self.motion_edits.state.clear())
 
         column = QWidget()
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 4, 0)
-        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion, self.output):
+        for widget in (self.source_panel, self.driving_panel, self.model_panel, self.motion, self.motion_edits, self.output):
             column_layout.addWidget(widget)
         column_layout.addStretch(1)
         scroll = QScrollArea()
@@ -226,8 +234,10 @@ class AnimateTab(QWidget):
         self.live.set_playback_fps(self.last_run.fps)
         self.run_box.show_progress(0, 0, "Preparing…")
         source, driving = self.inputs.source, self.inputs.driving
-        job = animation_job(self.animator, source.path, self.source_panel.frame_index(), driving.path,
-                            self.motion.options(), self.motion.frame_limit(), self.output.options())
+        run = dict(source=source.path, source_frame=self.source_panel.frame_index(), driving=driving.path, model=self.animator.checkpoint_path,
+                   max_frames=self.motion.frame_limit(), motion=self.motion.options(), output=self.output.options())
+        job = animation_job(self.animator, run["source"], run["source_frame"], driving.path, run["motion"], run["max_frames"],
+                            run["output"], self.motion_edits.run_started(run))
         self.jobs.start("run", job, self._run_item, self._run_job_ended)
         self._refresh_timer.start()
         log.info("run started: %s frame %d, %s", source.path.name, self.source_panel.frame_index(), driving.path.name)
@@ -263,6 +273,7 @@ class AnimateTab(QWidget):
         if outcome == "failed":
             self._prompts.error(message)
         self._context.show_message(text)
+        self.motion_edits.run_ended(outcome, self.last_run.names, self.results, self.inputs.driving, self.animator.image_size)
         log.info("run %s: %s", outcome, text)
         self.run_ended.emit(outcome)
         self._continue_launch("run", ok=outcome == "finished")
@@ -293,6 +304,7 @@ class AnimateTab(QWidget):
         if options.target_exists() and not self._prompts.ask(f"{options.path} already exists. Replace it?"):
             return False
         save_export_settings(self._settings, options)
+        options = self.motion_edits.export_options(options)
         self.run_box.show_progress(0, len(self.results), f"Exporting to {options.path.name}…")
         self._export_path = options.path
         self.jobs.start("export", export_job(list(self.results), options, self.last_run.names), self.run_box.progress.setValue,
@@ -327,6 +339,7 @@ class AnimateTab(QWidget):
         self.export_action.setEnabled(has_results)
         self.inputs.set_locked(working)
         self.motion.setEnabled(not working)
+        self.motion_edits.setEnabled(not working)
         self.output.setEnabled(not working)
         self.models.set_enabled(not busy)
 

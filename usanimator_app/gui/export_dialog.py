@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from usanimator_app.core.compose import compose_frame
+from usanimator_app.core.compose import CAPTION, compose_frame
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.export import Mp4Writer, write_png_sequence
+from usanimator_app.core.export import Mp4Writer, write_png_sequence, write_settings
 from usanimator_app.core.validation import FPS_RANGE, output_file, output_folder
 from usanimator_app.engine.animator import FrameResult
 from usanimator_app.gui.prompts import Prompts
@@ -51,6 +51,8 @@ class ExportOptions:
     layout: str = "output"
     fps: float = DEFAULT_FPS
     caption: bool = True
+    caption_text: str = CAPTION  # core.compose.EDITED_CAPTION when the motion was edited
+    settings: dict | None = None  # written beside the export (core.trajectory.remake_settings)
 
     def target_exists(self) -> bool:
         """True when writing would replace something (a file, or a folder that is not empty)."""
@@ -73,6 +75,7 @@ def export_frame(result: FrameResult, options: ExportOptions, landmark_names: Se
         result.driving,
         layout=options.layout,
         caption=options.caption,
+        caption_text=options.caption_text,
         keypoints=result.frame_keypoints,
         landmarks=result.frame_landmarks,
         landmark_names=tuple(display_name(n) for n in landmark_names),
@@ -80,7 +83,8 @@ def export_frame(result: FrameResult, options: ExportOptions, landmark_names: Se
 
 
 def export_job(results: Sequence[FrameResult], options: ExportOptions, landmark_names: Sequence[str]) -> JobFunction:
-    """A job writing ``results``; it yields the number of frames written so far."""
+    """A job writing ``results`` (then ``options.settings`` beside them); it yields the number of
+    frames written so far."""
 
     def frames(should_stop: Callable[[], bool]) -> Iterator[np.ndarray]:
         for result in results:
@@ -91,11 +95,13 @@ def export_job(results: Sequence[FrameResult], options: ExportOptions, landmark_
     def job(should_stop: Callable[[], bool]) -> Iterator[int]:
         if options.kind == "png":
             yield write_png_sequence(frames(should_stop), options.path)
-            return
-        with Mp4Writer(options.path, options.fps) as writer:
-            for frame in frames(should_stop):
-                writer.write(frame)
-                yield writer.frames_written
+        else:
+            with Mp4Writer(options.path, options.fps) as writer:
+                for frame in frames(should_stop):
+                    writer.write(frame)
+                    yield writer.frames_written
+        if options.settings is not None:
+            write_settings(options.path, options.settings)
 
     return job
 
