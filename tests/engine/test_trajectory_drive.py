@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import imageio.v2 as imageio
 import numpy as np
 import pytest
+
+from usanimator_app.cli import main
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.trajectory import Trajectory, TrajectoryEdits
@@ -69,3 +75,26 @@ def test_edited_points_of_the_wrong_shape_or_length_are_refused(animator, frames
         list(animator.animate(frames[0], frames, driving_points=[np.zeros((2, 2))] * len(frames)))
     with pytest.raises(UserInputError, match="has 3 frames"):
         list(animator.animate(frames[0], frames, driving_points=list(animator.point_track(frames[:3]))))
+
+
+def test_the_cli_drives_by_edits_and_its_settings_file_remakes_the_clip(tmp_path, animator):
+    repo = Path(__file__).resolve().parents[2]
+    edits = tmp_path / "edits.json"
+    edits.write_text(json.dumps(TrajectoryEdits(scale=2.0, smooth=3).to_json()))
+    out = tmp_path / "edited.mp4"
+    base = ["animate", "--source", str(repo / "resources" / "sample_source.png"), "--driving",
+            str(repo / "resources" / "sample_driving.mp4"), "--model", str(animator.checkpoint_path), "--device", "cpu",
+            "--max-frames", "3"]
+    assert main(base + ["--out", str(out), "--trajectory", str(edits)]) == 0
+    settings_file = tmp_path / "edited.mp4.settings.json"
+    settings = json.loads(settings_file.read_text())
+    assert settings["trajectory"] == TrajectoryEdits(scale=2.0, smooth=3).to_json() and settings["max_frames"] == 3
+    command = [{"SETTINGS.json": str(settings_file), "OUT.mp4": str(tmp_path / "remade.mp4")}.get(a, a) for a in settings["command"]]
+    assert main(command[1:] + ["--device", "cpu"]) == 0
+    first = [imageio.mimread(path)[0] for path in (out, tmp_path / "remade.mp4")]
+    np.testing.assert_array_equal(first[0], first[1])
+    assert main(base + ["--out", str(tmp_path / "plain.mp4")]) == 0
+    assert not (tmp_path / "plain.mp4.settings.json").exists()
+    with open(tmp_path / "bad.json", "w") as handle:
+        handle.write("{}")
+    assert main(base + ["--out", str(tmp_path / "bad.mp4"), "--trajectory", str(tmp_path / "bad.json")]) == 2
