@@ -65,6 +65,7 @@ class StudyTab(QWidget):
         self.study: Study | None = None
         self._rater = 0
         self._clip = 0
+        self._loaded: tuple[np.ndarray, float | None] | None = None  # the loading job's (frames, fps)
         self._pending: list[StudyClip] = []  # while clips are made: the study's clips so far
         self.setup = StudySetup(context.prompts, context.settings)
         self.home = StudyHome()
@@ -189,7 +190,10 @@ class StudyTab(QWidget):
 
     def start_rating(self, rater: int) -> bool:
         """Rater ``rater`` goes on with their first clip not yet rated; False when none is left."""
-        if self.study is None or self.jobs.busy:
+        if self.study is None:
+            return False
+        if self.jobs.busy:
+            self._context.show_message("Busy: try again in a moment.")
             return False
         if self.study.next_clip(rater) is None:
             self._go_home(f"Rater {rater} has rated every clip.")
@@ -216,12 +220,14 @@ class StudyTab(QWidget):
         self.jobs.start("load", lambda should_stop: iter([read_clip(path, max_frames)]), self._clip_loaded, self._load_ended)
 
     def _clip_loaded(self, item: object) -> None:
-        if self.pages.currentWidget() is self.rating:
-            frames, fps = item
-            self.rating.show_clip(frames, fps)
+        self._loaded = item
 
     def _load_ended(self, outcome: str, message: str) -> None:
-        if outcome == "failed":  # the message names the file: for the log, not for the rater
+        """The clip goes on show once its job has ended, so the answer that starts the next job never
+        finds this one still running."""
+        if outcome == "finished" and self.pages.currentWidget() is self.rating:
+            self.rating.show_clip(*self._loaded)
+        elif outcome == "failed":  # the message names the file: for the log, not for the rater
             log.error("study clip %d could not be played: %s", self._clip, message)
             self._prompts.error("This clip could not be played; the study's organiser finds why in the log file.")
             self._go_home("The clip could not be played.")
