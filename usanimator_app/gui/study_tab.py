@@ -25,7 +25,7 @@ from usanimator_app.engine.pipeline import DrivingFrames, load_source_frame
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.study_rating import RatingView
 from usanimator_app.gui.study_results import ResultsView, save_results
-from usanimator_app.gui.study_setup import StudyHome, StudySetup
+from usanimator_app.gui.study_setup import StudyHome, StudyPlan, StudySetup
 from usanimator_app.gui.workers import Cancelled, JobFunction, JobRunner
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,8 @@ class StudyTab(QWidget):
                         self._clip_made, self._making_ended)
         return True
 
-    def _plan_problem(self, plan) -> str | None:
+    def _plan_problem(self, plan: StudyPlan) -> str | None:
+        """Why ``plan`` cannot become a study (None: it can)."""
         if self.jobs.busy:
             return "Busy: wait until the clips are made, or cancel."
         if plan.folder is None:
