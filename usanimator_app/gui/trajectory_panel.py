@@ -88,7 +88,7 @@ class TrajectoryPanel(QGroupBox):
         self.status.setWordWrap(True)
         self.view = DescentView(self.state.drag)
         self.plot = pg.PlotWidget(viewBox=self.view)
-        self.plot.setMinimumHeight(170)
+        self.plot.setFixedHeight(190)
         self.plot.setLabel("bottom", "frame")
         self.plot.addLegend(offset=(4, 4))
         self.detected_curve = self.plot.plot([], [], pen=pg.mkPen((170, 170, 170), width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
