@@ -66,3 +66,30 @@ def test_failures_become_one_line_messages_with_the_traceback_logged(qtbot, capl
 def test_describe_error_words():
     assert describe_error(UserInputError("x.png: unreadable")) == "x.png: unreadable"
     assert describe_error(MemoryError()).startswith("Out of memory")
+
+
+def test_a_job_started_from_the_previous_jobs_item_is_not_ended_by_it(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    from usanimator_app.gui.workers import JobRunner
+
+    tab = QWidget()  # a runner belongs to a tab, as in the app
+    qtbot.addWidget(tab)
+    runner = JobRunner("test", tab)
+    ends, second_items = [], []
+
+    def second(should_stop):
+        yield from range(3)
+
+    def start_second(item):
+        if item == 1:  # the first job's thread is still running when the second one starts
+            runner.start("second", second, second_items.append, lambda *end: ends.append(("second", *end)))
+
+    def first(should_stop):
+        yield from range(2)
+        raise RuntimeError("first fails after its items")
+
+    with qtbot.waitSignal(runner.changed, timeout=10000, check_params_cb=lambda: not runner.busy and len(ends) == 2):
+        runner.start("first", first, start_second, lambda *end: ends.append(("first", *end)))
+    assert second_items == [0, 1, 2]
+    assert sorted(e[:2] for e in ends) == [("first", "failed"), ("second", "finished")]

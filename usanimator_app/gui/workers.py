@@ -111,12 +111,18 @@ class Job(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        # QThread.finished is sent from the thread just before it exits: wait that last moment
+        # out, so that whoever deletes this Job on ``ended`` never destroys a running QThread.
+        self._thread.wait()
         self.ended.emit()
 
 
 class JobRunner(QObject):
     """A tab's jobs, one at a time: starts one, records how it ended, and once its thread has
-    stopped calls ``on_end(outcome, message)`` (outcome 'finished' | 'cancelled' | 'failed')."""
+    stopped calls ``on_end(outcome, message)`` (outcome 'finished' | 'cancelled' | 'failed').
+
+    Each job keeps its own outcome and ``on_end``: a job started from the previous job's item
+    handler, before that thread has stopped, is not touched by the previous job's end."""
 
     changed = Signal()  # a job started or ended: the tab's controls follow
 
@@ -125,9 +131,6 @@ class JobRunner(QObject):
         self._prefix = prefix
         self.job: Job | None = None
         self.kind = ""  # the running job's kind, '' when idle
-        self._outcome = ""
-        self._message = ""
-        self._on_end: Callable[[str, str], None] = lambda outcome, message: None
 
     @property
     def busy(self) -> bool:
@@ -136,12 +139,13 @@ class JobRunner(QObject):
     def start(self, kind: str, function: JobFunction, on_item: Callable[[object], None],
               on_end: Callable[[str, str], None]) -> None:
         job = Job(function, f"{self._prefix}-{kind}", self)
-        self.job, self.kind, self._outcome, self._message, self._on_end = job, kind, "", "", on_end
+        self.job, self.kind = job, kind
+        ending = {"outcome": "", "message": ""}
         job.produced.connect(on_item)
-        job.finished.connect(lambda: self._record("finished", ""))
-        job.cancelled.connect(lambda: self._record("cancelled", ""))
-        job.failed.connect(lambda message: self._record("failed", message))
-        job.ended.connect(self._ended)
+        job.finished.connect(lambda: ending.update(outcome="finished"))
+        job.cancelled.connect(lambda: ending.update(outcome="cancelled"))
+        job.failed.connect(lambda message: ending.update(outcome="failed", message=message))
+        job.ended.connect(lambda: self._ended(job, on_end, ending["outcome"], ending["message"]))
         self.changed.emit()
         job.start()
 
@@ -155,11 +159,9 @@ class JobRunner(QObject):
             self.job.cancel()
             self.job.wait()
 
-    def _record(self, outcome: str, message: str) -> None:
-        self._outcome, self._message = outcome, message
-
-    def _ended(self) -> None:
-        job, self.job, self.kind = self.job, None, ""
+    def _ended(self, job: Job, on_end: Callable[[str, str], None], outcome: str, message: str) -> None:
+        if self.job is job:
+            self.job, self.kind = None, ""
         job.deleteLater()
-        self._on_end(self._outcome, self._message)
+        on_end(outcome, message)
         self.changed.emit()
