@@ -12,6 +12,8 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QScrollArea
 
+import pyqtgraph as pg  # after PySide6
+
 from usanimator_app.core.compose import EDITED_CAPTION
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import FrameGeometry
@@ -90,7 +92,16 @@ def test_an_edit_reruns_with_the_edited_landmarks_and_the_export_says_so(ready_w
     assert settings["command"][:2] == ["usanimator", "animate"] and "--trajectory" in settings["command"]
 
 
-def test_dragging_a_point_of_the_curve_sets_its_descent(ready_window, media, qtbot, drop_files):
+@pytest.fixture
+def every_mouse_move():
+    """pyqtgraph drops mouse moves closer than 10 ms apart; a test's come faster."""
+    limit = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOption("mouseRateLimit", 0)
+    yield
+    pg.setConfigOption("mouseRateLimit", limit)
+
+
+def test_dragging_a_point_of_the_curve_sets_its_descent(ready_window, media, qtbot, drop_files, every_mouse_move):
     tab = ready_window.tab("Animate")
     _animate(tab, qtbot, media, drop_files)
     panel = tab.motion_edits
@@ -104,8 +115,8 @@ def test_dragging_a_point_of_the_curve_sets_its_descent(ready_window, media, qtb
 
     def send(kind: QEvent.Type, point, buttons) -> None:  # to the viewport, wherever the pointer is
         position = QPointF(point)
-        event = QMouseEvent(kind, position, QPointF(viewport.mapToGlobal(point)), Qt.MouseButton.LeftButton, buttons,
-                            Qt.KeyboardModifier.NoModifier)
+        button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+        event = QMouseEvent(kind, position, QPointF(viewport.mapToGlobal(point)), button, buttons, Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(viewport, event)
 
     held = Qt.MouseButton.LeftButton

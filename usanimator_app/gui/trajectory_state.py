@@ -8,6 +8,7 @@ the driving clip's pixels with the driving geometry. New inputs or a new model c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -60,13 +61,12 @@ class MotionEdits:
         if trajectory is None or not trajectory.edits.changed:
             self.shown_edits = None
             return None
-        self.shown_edits = TrajectoryEdits(**{**vars(trajectory.edits), "drags": dict(trajectory.edits.drags)})
+        self.shown_edits = replace(trajectory.edits, drags=dict(trajectory.edits.drags))
         return [self.geometry.points_to_model(points) for points in trajectory.edited_points()]
 
     def set(self, **changes) -> None:
         """Change edit parameters (scale, shift, smooth, keypoints_follow); UserInputError when out of range."""
-        edits = self.trajectory.edits
-        self.trajectory.edits = TrajectoryEdits(**{**vars(edits), "drags": dict(edits.drags), **changes})
+        self.trajectory.edits = replace(self.trajectory.edits, **changes)
         self._edited()
 
     def drag(self, frame: int, descent_shown: float) -> None:
