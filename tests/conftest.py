@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Real clips, read-only, never copied into the repository (see ../shared/data/ultrasound/SOURCES.md).
 SHARED_ULTRASOUND_DIR = REPO_ROOT / ".." / "shared" / "data" / "ultrasound"
 CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mpeg", ".mpg", ".m4v")
-# Run first: with ``pytest -n auto`` (``make test``) one worker trains this 400-step model while the
+# Run first: with ``pytest -n auto`` (``make test``) one worker trains this 300-step model while the
 # others run everything else, so the suite takes about as long as this one test.
 LONGEST_TEST = "test_overfit_one_clip_learns_motion_and_landmarks"
 

@@ -34,7 +34,9 @@ def test_overfit_one_clip_learns_motion_and_landmarks(tmp_path, backbone_cache):
     data = tmp_path / "one"
     data.mkdir()
     write_png_clip(data / "clip", frames, points)
-    config = make_config("ptg", "tiny", steps=400, batch_size=4, checkpoint_every=400, sample_every=0, learning_rate=1e-3)
+    # 300 steps: in a 400-step run of this config its L1 was 0.029-0.033 at steps 300-400 (identity
+    # 0.056; still 0.058 at step 200), and the landmarks had converged by step 150.
+    config = make_config("ptg", "tiny", steps=300, batch_size=4, checkpoint_every=300, sample_every=0, learning_rate=1e-3)
     runner = train_steps(data, tmp_path / "run", config, device="cpu")
     reports = list(runner)
     config, model, _ = load_model(latest_checkpoint(tmp_path / "run"))
@@ -45,7 +47,7 @@ def test_overfit_one_clip_learns_motion_and_landmarks(tmp_path, backbone_cache):
     landmark_px = normalized_to_pixels(landmarks.numpy(), frames.shape[-1])
     landmark_error = float(np.linalg.norm(landmark_px - points, axis=-1).mean())
     print(f"reconstruction L1: untrained {before:.4f}, trained {after:.4f}, identity {identity:.4f}; landmark error {landmark_error:.2f} px")
-    assert reports[-1].step == 400
+    assert reports[-1].step == 300
     assert after <= 0.5 * before
     assert after < identity
     # Eq. 4 trains the anatomical heads: a landmark read off the heatmap lands on its annotation.
