@@ -12,14 +12,9 @@ from usanimator_app.engine.checkpoint import save_checkpoint
 from usanimator_app.engine.config import make_config
 from usanimator_app.engine.model import AnimationModel
 
+from ..phi import IDENTIFIERS, leaks
+
 REPO = Path(__file__).resolve().parents[2]
-IDENTIFIERS = {
-    "PatientName": "Zyxwvut^Qponmlk",
-    "PatientID": "PID-7731-XQ",
-    "PatientBirthDate": "19580317",
-    "InstitutionName": "St Quillibert Clinic",
-    "AccessionNumber": "ACC99881177",
-}
 
 
 def _identified_source(path: Path) -> Path:
@@ -28,15 +23,6 @@ def _identified_source(path: Path) -> Path:
         setattr(header, keyword, value)
     header.save_as(path)
     return path
-
-
-def _leaks(data: bytes) -> list[str]:
-    found = []
-    for value in IDENTIFIERS.values():
-        for form in {value, value.replace("^", " "), value.split("^")[0]}:
-            if form.encode() in data or form.encode("utf-16-le") in data:
-                found.append(form)
-    return found
 
 
 def test_no_identifier_reaches_any_output(tmp_path, capsys):
@@ -52,6 +38,6 @@ def test_no_identifier_reaches_any_output(tmp_path, capsys):
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) >= 2
     for path in files:
-        assert _leaks(path.read_bytes()) == [], path
-        assert _leaks(str(path.relative_to(tmp_path)).encode()) == [], path
-    assert _leaks((messages.out + messages.err).encode()) == []
+        assert leaks(path.read_bytes()) == [], path
+        assert leaks(str(path.relative_to(tmp_path)).encode()) == [], path
+    assert leaks((messages.out + messages.err).encode()) == []

@@ -18,23 +18,11 @@ from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QLineEd
 from usanimator_app.gui.app import LOGGER_NAME, configure_logging
 from usanimator_app.gui.export_dialog import ExportDialog
 
+from ..phi import IDENTIFIERS, leaks
 from .conftest import textured_frame
 
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 6
-IDENTIFIERS = {
-    "PatientName": "Zyxwvut^Qponmlk",
-    "PatientID": "PID-7731-XQ",
-    "PatientBirthDate": "19580317",
-    "InstitutionName": "St Quillibert Clinic",
-    "AccessionNumber": "ACC99881177",
-}
-FORMS = sorted({form for value in IDENTIFIERS.values() for form in (value, value.replace("^", " "), *value.split("^"))})
-
-
-def _leaks(data: bytes | str) -> list[str]:
-    data = data.encode("utf-8") if isinstance(data, str) else data
-    return [form for form in FORMS if form.encode() in data or form.encode("utf-16-le") in data]
 
 
 def _identified_clip(path: Path) -> Path:
@@ -115,6 +103,6 @@ def test_patient_identifiers_reach_no_export_setting_log_or_window_text(app_log,
     written = [path for path in tmp_path.rglob("*") if path.is_file() and path != clip]
     assert settings_path in written and app_log in written
     for path in written:
-        assert _leaks(path.read_bytes()) == [], path
-        assert _leaks(str(path.relative_to(tmp_path))) == [], path
-    assert [text for text in _shown_texts(ready_window) if _leaks(text)] == []
+        assert leaks(path.read_bytes()) == [], path
+        assert leaks(str(path.relative_to(tmp_path))) == [], path
+    assert [text for text in _shown_texts(ready_window) if leaks(text)] == []
