@@ -93,7 +93,7 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     """CPU ms per frame of each stage of this tree's animation loop (engine/animator.py's steps, one by one)."""
     import torch
 
-    from usanimator_app.engine.animator import _to_tensor, _uint8
+    from usanimator_app.engine.animator import frame_tensor, _uint8
     from usanimator_app.engine.motion import relative_keypoints
     from usanimator_app.engine.render import NativeRenderer, output_geometry
     from usanimator_app.nets.blocks import make_coordinate_grid
@@ -103,7 +103,7 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     renderer = NativeRenderer(source.gray, source.geometry, output_geometry(source.geometry, "native"), animator.device)
     totals: dict[str, float] = defaultdict(float)
     with torch.inference_mode():
-        source_tensor = _to_tensor(source.model_frame, size, animator.device)
+        source_tensor = frame_tensor(source.model_frame, size, animator.device)
         source_kp = model.keypoint_detector(source_tensor)
         features = model.generator.encode(source_tensor)
         reference_kp = None
@@ -117,7 +117,7 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
                 totals[name] += (now - clock[0]) * 1000.0
                 clock[0] = now
 
-            driving_kp = model.keypoint_detector(_to_tensor(frame, size, animator.device))
+            driving_kp = model.keypoint_detector(frame_tensor(frame, size, animator.device))
             reference_kp = reference_kp or driving_kp
             motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, True, 1.0)
             lap("keypoints (driving) + relative motion")

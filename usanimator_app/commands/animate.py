@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise UserInputError(f"{out}: already exists; pass --overwrite to replace it")
     check_animate_args(args)
+    edits = load_edits(args.trajectory) if args.trajectory else None  # a bad edits file fails before any work
     model_path = args.model or default_model_path()
     animator = Animator(model_path, device=args.device)
     print(f"model: {model_path} (step {animator.step}); device: {animator.device_choice.note}", file=sys.stderr)
@@ -86,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side)
     fps = args.fps or driving_media.info.fps or 20.0
     total = len(driving)
-    edits = load_edits(args.trajectory) if args.trajectory else None
     driving_points = None
     if edits is not None:
         track = [driving.geometry.points_to_original(p) for p in animator.point_track(driving)]

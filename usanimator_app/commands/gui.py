@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.validation import input_path, output_file, output_folder
+from usanimator_app.commands.validate import check_gui_args
 
 
 def add_parser(subparsers) -> None:
@@ -33,11 +33,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         raise UserInputError("no display found (DISPLAY is not set); use the subcommands (usanimator --help) "
                              "or set QT_QPA_PLATFORM=offscreen")
-    for name in ("source", "driving", "model"):
-        if getattr(args, name) is not None:
-            input_path(f"--{name}", getattr(args, name))
-    if args.export is not None:
-        (output_file if args.export.suffix.lower() == ".mp4" else output_folder)(args.export, "--export")
+    check_gui_args(args)
     # The model runs in worker threads; OpenMP threads that spin while idle starve them (and the
     # window) on a small CPU: a run measured 8x slower without this. Read when torch loads, below.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -13,6 +13,7 @@ from usanimator_app.core.validation import (
     FPS_RANGE,
     GAIN_RANGE,
     OUTPUT_SIDE_RANGE,
+    export_target,
     finite_float,
     input_path,
     learning_rate,
@@ -28,10 +29,7 @@ def _paths(value) -> list[Path]:
 
 def check_animate_args(args: argparse.Namespace) -> None:
     """``usanimator animate`` options (the GUI's Animate tab runs the same checks on its fields)."""
-    if args.out.suffix.lower() == ".mp4":
-        output_file(args.out)
-    else:
-        output_folder(args.out)
+    export_target(args.out)
     if args.fps is not None:
         finite_float("--fps", args.fps, *FPS_RANGE)
     finite_float("--gain", args.gain, *GAIN_RANGE)
@@ -43,6 +41,15 @@ def check_animate_args(args: argparse.Namespace) -> None:
         whole_number("--output-size", int(args.output_size), *OUTPUT_SIDE_RANGE)
     if args.model is not None:
         input_path("--model", args.model)
+
+
+def check_gui_args(args: argparse.Namespace) -> None:
+    """``usanimator gui`` options, checked before the window opens."""
+    for name in ("source", "driving", "model"):
+        if getattr(args, name) is not None:
+            input_path(f"--{name}", getattr(args, name))
+    if args.export is not None:
+        export_target(args.export, "--export")
 
 
 def check_train_args(args: argparse.Namespace) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -135,11 +136,6 @@ class Trajectory:
     def reset(self) -> None:
         self.edits = TrajectoryEdits()
 
-    @property
-    def landmarks(self) -> np.ndarray:
-        """(F, L, 2) the detected landmarks."""
-        return self.points[:, self.num_kp:]
-
     def edited_points(self) -> np.ndarray:
         """(F, K + L, 2) float64: the detected points with the edits applied."""
         edits = self.edits
@@ -155,12 +151,13 @@ class Trajectory:
         edited = self.points.copy()
         edited[:, self._neck] += change
         if edits.keypoints_follow and self.num_kp:
-            edited[:, :self.num_kp] += (change @ self._keypoint_coupling()).reshape(len(self), self.num_kp, 2)
+            edited[:, :self.num_kp] += (change @ self._keypoint_coupling).reshape(len(self), self.num_kp, 2)
         return edited
 
+    @cached_property
     def _keypoint_coupling(self) -> np.ndarray:
         """(2, 2K): B of the least-squares fit (keypoints_f - keypoints_0) ~ (r_f - r_0) B + (a_f - a_0) C
-        over the clip, a the symphysis."""
+        over the clip, a the symphysis (fitted once: the detected points do not change)."""
         anchor = self.points[:, self._anchor]
         relative = self.points[:, self._neck] - anchor
         keypoints = self.points[:, :self.num_kp].reshape(len(self), -1)

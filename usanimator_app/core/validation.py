@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.media import FPS_RANGE
 
-FPS_RANGE = (0.1, 1000.0)  # as core.media.FPS_RANGE
 GAIN_RANGE = (0.0, 10.0)
-OUTPUT_SIDE_RANGE = (16, 8192)  # as engine.animator.OutputOptions accepts
+OUTPUT_SIDE_RANGE = (16, 8192)  # output size / longest side in px (engine.animator.OutputOptions)
 BATCH_RANGE = (1, 4096)
 MAX_LEARNING_RATE = 1.0  # the learning rate is in (0, MAX_LEARNING_RATE]
 
@@ -101,3 +101,10 @@ def output_folder(path: Path, name: str | None = None) -> Path:
         return path
     _writable(_first_existing_parent(path, name), path, name)
     return path
+
+
+def export_target(path: Path, name: str | None = None) -> Path:
+    """Where a command-line export goes, by its name: an .mp4 file (:func:`output_file`), else a folder
+    of PNGs (:func:`output_folder`). (The Export dialog has its own format choice.)"""
+    path = Path(path)
+    return (output_file if path.suffix.lower() == ".mp4" else output_folder)(path, name)

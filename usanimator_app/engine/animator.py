@@ -28,6 +28,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import FrameGeometry
+from usanimator_app.core.validation import OUTPUT_SIDE_RANGE
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import choose_device, inference_autocast
@@ -72,10 +73,11 @@ class OutputOptions:
                 self.size = int(self.size)
             except (TypeError, ValueError):
                 raise UserInputError(f"output size must be native, model or a number of pixels, not {self.size!r}") from None
-            if not 16 <= self.size <= 8192:
-                raise UserInputError(f"output size {self.size} px is out of range (16 ... 8192)")
-        if not 16 <= int(self.max_side) <= 8192:
-            raise UserInputError(f"the longest output side {self.max_side} px is out of range (16 ... 8192)")
+            if not OUTPUT_SIDE_RANGE[0] <= self.size <= OUTPUT_SIDE_RANGE[1]:
+                raise UserInputError(f"output size {self.size} px is out of range ({OUTPUT_SIDE_RANGE[0]} ... {OUTPUT_SIDE_RANGE[1]})")
+        if not OUTPUT_SIDE_RANGE[0] <= int(self.max_side) <= OUTPUT_SIDE_RANGE[1]:
+            raise UserInputError(f"the longest output side {self.max_side} px is out of range "
+                                 f"({OUTPUT_SIDE_RANGE[0]} ... {OUTPUT_SIDE_RANGE[1]})")
 
 
 @dataclass
@@ -102,7 +104,7 @@ class FrameResult:
     seconds: float  # compute time of this frame
 
 
-def _to_tensor(frame: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+def frame_tensor(frame: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """(S, S) uint8 -> (1, 1, S, S) float in [0, 1] (channels-last for speed)."""
     frame = np.asarray(frame)
     if frame.shape != (size, size) or frame.dtype != np.uint8:
@@ -161,14 +163,12 @@ class Animator:
     def keypoints(self, frame: np.ndarray) -> KeypointOutput:
         """Keypoints of one (S, S) uint8 frame (normalised coordinates)."""
         with inference_autocast(self.device, self.fast_precision):
-            return self.model.keypoint_detector(_to_tensor(frame, self.image_size, self.device))
+            return self.model.keypoint_detector(frame_tensor(frame, self.image_size, self.device))
 
-    def point_track(self, frames: Iterable[np.ndarray], should_stop: Callable[[], bool] = lambda: False) -> Iterator[np.ndarray]:
+    def point_track(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The motion points of each (S, S) uint8 frame: one (K + L, 2) model-pixel array per frame
         (the self-supervised keypoints, then the landmark heads' reading)."""
         for frame in frames:
-            if should_stop():
-                return
             yield self.to_pixels(self.keypoints(frame).motion_points())
 
     def to_pixels(self, points: torch.Tensor) -> np.ndarray:
@@ -216,14 +216,14 @@ class Animator:
         grid = output_geometry(geometry, output.size, output.max_side)
         renderer = NativeRenderer(source_gray, geometry, grid, self.device)
         with inference_autocast(self.device, self.fast_precision):
-            source = _to_tensor(source_frame, size, self.device)
+            source = frame_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
             source_features = model.generator.encode(source)
             for index, frame in enumerate(driving_frames):
                 if should_stop():
                     return
                 started = time.perf_counter()
-                driving = _to_tensor(frame, size, self.device)
+                driving = frame_tensor(frame, size, self.device)
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
                     reference_kp = driving_kp

@@ -14,7 +14,7 @@ import torch
 
 from usanimator_app.core.landmark_tracking import Step
 from usanimator_app.core.preprocess import FrameGeometry
-from usanimator_app.engine.animator import Animator
+from usanimator_app.engine.animator import Animator, frame_tensor
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import inference_autocast
 from usanimator_app.nets.blocks import sample
@@ -33,9 +33,7 @@ def model_motion_step(animator: Animator, geometry: FrameGeometry) -> Step:
         """(1, 1, S, S) float model image of an original frame and its keypoints, cached by identity."""
         key = id(frame)
         if key not in cache:
-            image = geometry.to_model(frame)
-            tensor = torch.from_numpy(image).to(device).float().div_(255.0)[None, None]
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
+            tensor = frame_tensor(geometry.to_model(frame), size, device)
             with inference_autocast(device, animator.fast_precision):
                 cache[key] = (tensor, model.keypoint_detector(tensor))
             while len(cache) > 2:
