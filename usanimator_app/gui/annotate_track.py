@@ -115,6 +115,7 @@ class Tracker(QObject):
         self._box = box
         self._session = session
         self._request: TrackRequest | None = None
+        self._running_method = ""  # the method of the running job (the combo may change meanwhile)
         self._found: dict[int, np.ndarray] = {}
         context.app.model_changed.subscribe(self._model_changed)
         box.method.currentIndexChanged.connect(self._model_changed)
@@ -151,6 +152,7 @@ class Tracker(QObject):
             self._context.show_message(str(exc))
             return False
         self._found = {}
+        self._running_method = self.method
         self._box.progress.setRange(0, len(self._request.steps))
         self._box.progress.setValue(0)
         checkpoint = None if model is None else model.checkpoint_path
@@ -171,7 +173,7 @@ class Tracker(QObject):
 
     def _job_ended(self, outcome: str, message: str) -> None:
         found, request, self._found, self._request = self._found, self._request, {}, None
-        method = METHODS[self.method]
+        method = METHODS[self._running_method]
         if outcome == "finished":
             count = self._session.add_tracked(request, found, method)
             self._context.show_message(f"Tracked {count} points over {len(found)} frames ({method}): check them, "
