@@ -1,15 +1,18 @@
 """Engine speed: animator frames/s (fp32, the default precision, forced bf16) and training seconds per step.
 
     .venv/bin/python benchmarks/bench_engine.py [--sizes paper-256 cpu-128] [--frames 12] [--steps 3]
-        [--checkpoint models/usanimator-ptg-cpu128.pt] [--threads 2]
+        [--checkpoint models/usanimator-ptg-cpu128.pt] [--threads 2] [--driving CLIP ...]
 
 First one 256-channel 3x3 convolution at 64x64 (the generator's bottleneck layer) in fp32 and in
 bf16. Then for each size it animates ``--frames`` driving frames with a ptg model (random weights
 unless ``--checkpoint`` matches the size: speed does not depend on the weights) in fp32, in the
 precision the animator chooses by default (``engine.device.inference_autocast``), and in bf16
 autocast forced, all in this one process, and prints the PSNR of each against fp32 (a fast path is
-acceptable at >= 40 dB). Then it times ``--steps`` training steps at batch 4. The load average is
-printed because other work may share the CPU: compare rows of one run only.
+acceptable at >= 40 dB). The frames are shifted copies of a noise image, or with ``--driving`` the
+first ``--frames`` frames of each real clip (mapped into the model's square as the app does; the
+source is the clip's first frame): a precision check needs trained weights *and* real images.
+Then it times ``--steps`` training steps at batch 4. The load average is printed because other
+work may share the CPU: compare rows of one run only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,20 @@ def animate_fps(checkpoint: Path, frames: list[np.ndarray], fast: bool, forced_b
         started = time.perf_counter()
         outputs = [r.output for r in animator.animate(frames[0], frames)]
     return len(frames) / (time.perf_counter() - started), outputs
+
+
+def clip_frames(path: Path, size: int, count: int) -> list[np.ndarray]:
+    """The first ``count`` frames of a clip as (size, size) uint8 model frames (borders cropped)."""
+    from usanimator_app.core.media import open_media
+    from usanimator_app.core.preprocess import fit_geometry
+
+    gray = []
+    for frame in open_media(path).iter_gray():
+        gray.append(frame)
+        if len(gray) == count:
+            break
+    geometry = fit_geometry(gray[0], size=size, crop_borders=True)
+    return [geometry.to_model(frame) for frame in gray]
 
 
 def conv_ms(dtype: torch.dtype, repeats: int = 10) -> float:
@@ -93,6 +110,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--checkpoint", type=Path, default=None, help="a trained checkpoint to use for its size")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--driving", type=Path, nargs="+", default=[], help="real clips to animate (else noise)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from usanimator_app.engine.checkpoint import load_model, save_checkpoint
@@ -114,13 +132,14 @@ def main() -> None:
                 checkpoint = save_checkpoint(Path(tmp) / f"{size}.pt", config, AnimationModel(config.model).eval(), step=0)
             s = make_config("ptg", size).model.image_size
             base = rng.integers(0, 255, (s, s), dtype=np.uint8)
-            frames = [np.roll(base, shift=i, axis=1) for i in range(args.frames)]
-            fps32, out32 = animate_fps(checkpoint, frames, fast=False)
-            fps_default, out_default = animate_fps(checkpoint, frames, fast=True)
-            fps_bf16, out_bf16 = animate_fps(checkpoint, frames, fast=False, forced_bf16=True)
-            print(f"{size}: animator fp32 {fps32:.2f} frames/s; default precision {fps_default:.2f} frames/s "
-                  f"(PSNR vs fp32 {psnr(out32, out_default):.1f} dB); bf16 autocast {fps_bf16:.2f} frames/s "
-                  f"(PSNR {psnr(out32, out_bf16):.1f} dB) ({'trained' if size == trained else 'random'} weights)")
+            clips = {path.name: clip_frames(path, s, args.frames) for path in args.driving}
+            for name, frames in clips.items() or [("noise", [np.roll(base, shift=i, axis=1) for i in range(args.frames)])]:
+                fps32, out32 = animate_fps(checkpoint, frames, fast=False)
+                fps_default, out_default = animate_fps(checkpoint, frames, fast=True)
+                fps_bf16, out_bf16 = animate_fps(checkpoint, frames, fast=False, forced_bf16=True)
+                print(f"{size}, {name}: animator fp32 {fps32:.2f} frames/s; default precision {fps_default:.2f} frames/s "
+                      f"(PSNR vs fp32 {psnr(out32, out_default):.1f} dB); bf16 autocast {fps_bf16:.2f} frames/s "
+                      f"(PSNR {psnr(out32, out_bf16):.1f} dB) ({'trained' if size == trained else 'random'} weights)")
             if args.steps:
                 print(f"{size}: training step (ptg, batch 4) {train_seconds(size, args.steps):.2f} s")
 

@@ -5,19 +5,25 @@
 
 ``--fomm-repo``: a checkout of https://github.com/AliaksandrSiarohin/first-order-model (MIT); its
 ``modules/`` and ``sync_batchnorm/`` are imported from there at run time (nothing of it is copied).
-Both models get random weights (speed does not depend on them), run in eval mode under
-``torch.inference_mode`` at 256x256 on the CPU, side by side in this one process, on the same
-driving frames. Per frame FOMM (its demo's ``make_animation``) runs its keypoint detector on the
-driving frame and its whole generator, source encoder included; USAnimator encodes the source once
-(``Generator.encode``) and per frame runs keypoints + ``AnimationModel.animate_step``, either one
-frame at a time or ``N`` driving frames in one batch. Every USAnimator variant prints its PSNR
-against USAnimator fp32 one frame at a time (the fast variants must stay >= 40 dB).
+Both models get random weights (speed does not depend on them; ``--checkpoint`` gives USAnimator
+trained paper-256 weights for the PSNR column), run in eval mode under ``torch.inference_mode`` at
+256x256 on the CPU, side by side in this one process, on the same driving frames. Per frame FOMM
+(its demo's ``make_animation``) runs its keypoint detector on the driving frame and its whole
+generator, source encoder included; USAnimator encodes the source once (``Generator.encode``) and
+per frame runs keypoints + ``AnimationModel.animate_step``, either one frame at a time or ``N``
+driving frames in one batch: the networks as built ("as trained"), and as the animator runs them
+(``engine.animator.prepare_for_inference``: batch norms folded, channels-last) in fp32 and in the
+precision the animator chooses on this CPU (``engine.device.inference_autocast``: bf16 with AMX,
+else fp32). Every USAnimator variant prints its PSNR against USAnimator fp32 as trained, one frame
+at a time (the fast variants must stay >= 40 dB). The frames are a noise image and shifted copies,
+or with ``--driving`` the first ``--frames`` frames of a real clip (the source is its first frame).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import sys
 import time
@@ -27,10 +33,14 @@ import numpy as np
 import torch
 import yaml
 
+from usanimator_app.engine.animator import prepare_for_inference
+from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.config import make_config
-from usanimator_app.engine.device import cpu_has_fast_bf16
+from usanimator_app.engine.device import cpu_has_amx_bf16, cpu_has_fast_bf16, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.nets.keypoint_detector import KeypointOutput
+
+from bench_engine import clip_frames  # this folder is on sys.path when a benchmark runs as a script
 
 SIZE = 256
 
@@ -94,39 +104,54 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="trained paper-256 ptg weights for USAnimator")
+    parser.add_argument("--driving", type=Path, default=None, help="a real clip (else shifted noise)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     detector, generator = fomm_models(args.fomm_repo)
-    ours = AnimationModel(make_config("ptg", "paper-256").model).eval()
+    if args.checkpoint:
+        config, ours, _ = load_model(args.checkpoint)
+        if config.model.image_size != SIZE:
+            raise SystemExit(f"{args.checkpoint}: a {config.model.image_size}-px model, not paper-256")
+    else:
+        ours = AnimationModel(make_config("ptg", "paper-256").model)
+    ours = ours.eval()
     ours.discriminator = None
-    ours_cl = AnimationModel(make_config("ptg", "paper-256").model).eval()
-    ours_cl.discriminator = None
-    ours_cl.load_state_dict(ours.state_dict())
-    ours_cl = ours_cl.to(memory_format=torch.channels_last)
+    prepared = prepare_for_inference(copy.deepcopy(ours), torch.device("cpu"))
 
-    rng = np.random.default_rng(0)
-    base = torch.from_numpy(rng.uniform(0, 1, (1, 1, SIZE, SIZE)).astype(np.float32))
-    driving = torch.cat([torch.roll(base, shifts=2 * i, dims=3) for i in range(args.frames)])
-    source = base
-    fp32, bf16 = contextlib.nullcontext, lambda: torch.autocast("cpu", dtype=torch.bfloat16)
-    print(f"threads {args.threads}; {args.frames} frames at {SIZE}x{SIZE}; CPU native bf16: {cpu_has_fast_bf16()}; "
-          f"load average {os.getloadavg()} (other work shares this CPU: compare rows of one run only)")
+    if args.driving:
+        frames = clip_frames(args.driving, SIZE, args.frames)
+        driving = torch.from_numpy(np.stack(frames)[:, None].astype(np.float32) / 255.0)
+    else:
+        rng = np.random.default_rng(0)
+        base = torch.from_numpy(rng.uniform(0, 1, (1, 1, SIZE, SIZE)).astype(np.float32))
+        driving = torch.cat([torch.roll(base, shifts=2 * i, dims=3) for i in range(args.frames)])
+    source = driving[:1]
+    fp32 = contextlib.nullcontext
+    chosen = lambda: inference_autocast(torch.device("cpu"))  # noqa: E731 - the animator's own choice
+    print(f"threads {args.threads}; {args.frames} frames at {SIZE}x{SIZE} ({args.driving or 'noise'}); "
+          f"{'trained' if args.checkpoint else 'random'} USAnimator weights; CPU AVX-512 BF16: {cpu_has_fast_bf16()}, "
+          f"AMX: {cpu_has_amx_bf16()}; load average {os.getloadavg()} (compare rows of one run only)")
     rows = []
     with torch.inference_mode():
         seconds, _ = timed(lambda: fomm_frames(detector, generator, source, driving))
         rows.append(("FOMM reference (vox-256, 1 channel), per frame", seconds, None))
         fomm_seconds = seconds
+        if cpu_has_amx_bf16():  # not how FOMM's code runs; shows what the same precision would do for it
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                seconds, _ = timed(lambda: fomm_frames(detector, generator, source, driving))
+            rows.append(("FOMM reference under bf16 autocast (its code has no such mode; for comparison)", seconds, None))
         seconds, reference = timed(lambda: ours_frames(ours, source, driving, 1, fp32()))
-        rows.append(("USAnimator paper-256 ptg fp32, per frame", seconds, float("inf")))
-        variants = [(f"fp32, batch {b}", ours, b, fp32) for b in args.batches if b > 1]
-        variants += [(f"fp32 channels-last, batch {b}", ours_cl, b, fp32) for b in args.batches]
-        variants += [(f"bf16 autocast channels-last, batch {b}", ours_cl, b, bf16) for b in args.batches]
-        for name, model, batch, precision in variants:
-            cl = model is ours_cl
-            frames = driving.contiguous(memory_format=torch.channels_last) if cl else driving
-            start = source.contiguous(memory_format=torch.channels_last) if cl else source
-            seconds, output = timed(lambda: ours_frames(model, start, frames, batch, precision()))
+        rows.append(("USAnimator paper-256 ptg as trained, fp32, per frame", seconds, float("inf")))
+        channels_last = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
+        precision_name = "bf16 autocast (AMX)" if cpu_has_amx_bf16() else "fp32 (no AMX)"
+        variants = [(f"as the animator runs it, fp32, batch {b}", b, fp32) for b in args.batches]
+        variants += [(f"as the animator runs it, its precision: {precision_name}, batch {b}", b, chosen) for b in args.batches]
+        for name, batch, precision in variants:
+            seconds, output = timed(
+                lambda: ours_frames(prepared, channels_last(source), channels_last(driving), batch, precision())
+            )
             rows.append((f"USAnimator paper-256 ptg {name}", seconds, psnr(output, reference)))
     print(f"\n| model | frames/s | x FOMM | PSNR vs our fp32 (dB) |\n|---|---|---|---|")
     for name, seconds, value in rows:

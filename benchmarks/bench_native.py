@@ -90,10 +90,12 @@ def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> dict[str, float]:
-    """CPU ms per frame of each stage of this tree's animation loop (engine/animator.py's steps, one by one)."""
+    """CPU ms per frame of each stage of this tree's animation loop (engine/animator.py's steps, one by one,
+    in the animator's precision)."""
     import torch
 
     from usanimator_app.engine.animator import frame_tensor, _uint8
+    from usanimator_app.engine.device import inference_autocast
     from usanimator_app.engine.motion import relative_keypoints
     from usanimator_app.engine.render import NativeRenderer, output_geometry
     from usanimator_app.nets.blocks import make_coordinate_grid
@@ -102,10 +104,12 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     model, size = animator.model, animator.image_size
     renderer = NativeRenderer(source.gray, source.geometry, output_geometry(source.geometry, "native"), animator.device)
     totals: dict[str, float] = defaultdict(float)
+    precision = lambda: inference_autocast(animator.device, animator.fast_precision)  # noqa: E731 - as the animator
     with torch.inference_mode():
-        source_tensor = frame_tensor(source.model_frame, size, animator.device)
-        source_kp = model.keypoint_detector(source_tensor)
-        features = model.generator.encode(source_tensor)
+        with precision():
+            source_tensor = frame_tensor(source.model_frame, size, animator.device)
+            source_kp = model.keypoint_detector(source_tensor)
+            features = model.generator.encode(source_tensor)
         reference_kp = None
         for position, frame in enumerate(driving[:2] + driving):  # two frames of warm-up
             if position == 2:
@@ -117,13 +121,14 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
                 totals[name] += (now - clock[0]) * 1000.0
                 clock[0] = now
 
-            driving_kp = model.keypoint_detector(frame_tensor(frame, size, animator.device))
-            reference_kp = reference_kp or driving_kp
-            motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, True, 1.0)
-            lap("keypoints (driving) + relative motion")
-            motion = model.dense_motion(source_tensor, source_kp, motion_kp)
-            lap("dense motion")
-            generated = model.generator(features, motion)
+            with precision():
+                driving_kp = model.keypoint_detector(frame_tensor(frame, size, animator.device))
+                reference_kp = reference_kp or driving_kp
+                motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, True, 1.0)
+                lap("keypoints (driving) + relative motion")
+                motion = model.dense_motion(source_tensor, source_kp, motion_kp)
+                lap("dense motion")
+                generated = model.generator(features, motion)
             bool(torch.isfinite(generated.prediction).all())
             lap("generator + finite check")
             image = renderer.render(motion, generated.prediction)[0]

@@ -32,6 +32,7 @@ from usanimator_app.core.validation import OUTPUT_SIDE_RANGE
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import choose_device, inference_autocast
+from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE, NativeRenderer, output_geometry
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
@@ -132,6 +133,13 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     return model
 
 
+def prepare_for_inference(model: AnimationModel, device: torch.device) -> AnimationModel:
+    """The model as the animator runs it: no discriminator, eval mode, batch norms folded, on
+    ``device`` in channels-last layout (oneDNN's fast path on the CPU, above all under bf16)."""
+    model.discriminator = None  # not needed to animate
+    return fold_batch_norms(model.eval()).to(device).to(memory_format=torch.channels_last)
+
+
 def _identity_geometry(size: int) -> FrameGeometry:
     """The geometry of a frame that already is the (size, size) model image."""
     return FrameGeometry(crop=(0, 0, size, size), scale=1.0, pad=(0, 0), size=size, original_size=(size, size))
@@ -147,8 +155,7 @@ class Animator:
         self.metadata = payload.get("metadata", {})
         self.device_choice = choose_device(device)
         self.device = self.device_choice.device
-        model.discriminator = None  # not needed to animate
-        self.model = fold_batch_norms(model.eval()).to(self.device).to(memory_format=torch.channels_last)
+        self.model = prepare_for_inference(model, self.device)
         self.fast_precision = fast_precision
 
     @property
@@ -215,14 +222,18 @@ class Animator:
         source_gray, geometry = native if native is not None else (np.asarray(source_frame), _identity_geometry(size))
         grid = output_geometry(geometry, output.size, output.max_side)
         renderer = NativeRenderer(source_gray, geometry, grid, self.device)
+        # The precision context is entered per frame and never held across a ``yield``: at each yield
+        # the generator wrapper of torch.inference_mode restores the thread's dispatch state, which
+        # turns autocast off for the frames after the first.
         with inference_autocast(self.device, self.fast_precision):
             source = frame_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
             source_features = model.generator.encode(source)
-            for index, frame in enumerate(driving_frames):
-                if should_stop():
-                    return
-                started = time.perf_counter()
+        for index, frame in enumerate(driving_frames):
+            if should_stop():
+                return
+            started = time.perf_counter()
+            with inference_autocast(self.device, self.fast_precision):
                 driving = frame_tensor(frame, size, self.device)
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
@@ -233,42 +244,42 @@ class Animator:
                     else driving_kp
                 )
                 motion, generated = model.animate_step(source, source_features, source_kp, motion_kp)
-                if not bool(torch.isfinite(generated.prediction).all()):
-                    raise UserInputError(
-                        f"{self.checkpoint_path}: the model produced non-finite values at driving frame {index}; "
-                        "the checkpoint is broken - retrain it or choose another model"
-                    )
-                if output.mode == "default":
-                    frame_image = renderer.render(motion, generated.prediction)[0]
-                else:
-                    image = generated.prediction if output.mode == "generated" else generated.content
-                    frame_image = renderer.resample(image)
-                if identity_grid is None:
-                    identity_grid = make_coordinate_grid(*motion.deformation.shape[1:3], self.device)
-                displacement = (motion.deformation[0].float() - identity_grid) * ((size - 1) / 2.0)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                output_keypoints = self.to_pixels(motion_kp.keypoints)
-                output_landmarks = self.to_pixels(motion_kp.landmarks)
-                yield FrameResult(
-                    index=index,
-                    frame=_uint8(frame_image),
-                    frame_keypoints=grid.points_from_model(geometry, output_keypoints).astype(np.float32),
-                    frame_landmarks=grid.points_from_model(geometry, output_landmarks).astype(np.float32),
-                    output=_uint8(generated.prediction),
-                    content=_uint8(generated.content),
-                    texture=None if generated.texture is None else _uint8(generated.texture + 0.5),
-                    driving=np.asarray(frame),
-                    source_keypoints=self.to_pixels(source_kp.keypoints),
-                    driving_keypoints=self.to_pixels(driving_kp.keypoints),
-                    source_landmarks=self.to_pixels(source_kp.landmarks),
-                    driving_landmarks=self.to_pixels(driving_kp.landmarks),
-                    output_keypoints=output_keypoints,
-                    output_landmarks=output_landmarks,
-                    occlusion=motion.occlusion[0, 0].float().cpu().numpy(),
-                    displacement=displacement.cpu().numpy(),
-                    seconds=time.perf_counter() - started,
+            if not bool(torch.isfinite(generated.prediction).all()):
+                raise UserInputError(
+                    f"{self.checkpoint_path}: the model produced non-finite values at driving frame {index}; "
+                    "the checkpoint is broken - retrain it or choose another model"
                 )
+            if output.mode == "default":
+                frame_image = renderer.render(motion, generated.prediction)[0]
+            else:
+                image = generated.prediction if output.mode == "generated" else generated.content
+                frame_image = renderer.resample(image)
+            if identity_grid is None:
+                identity_grid = make_coordinate_grid(*motion.deformation.shape[1:3], self.device)
+            displacement = (motion.deformation[0].float() - identity_grid) * ((size - 1) / 2.0)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            output_keypoints = self.to_pixels(motion_kp.keypoints)
+            output_landmarks = self.to_pixels(motion_kp.landmarks)
+            yield FrameResult(
+                index=index,
+                frame=_uint8(frame_image),
+                frame_keypoints=grid.points_from_model(geometry, output_keypoints).astype(np.float32),
+                frame_landmarks=grid.points_from_model(geometry, output_landmarks).astype(np.float32),
+                output=_uint8(generated.prediction),
+                content=_uint8(generated.content),
+                texture=None if generated.texture is None else _uint8(generated.texture + 0.5),
+                driving=np.asarray(frame),
+                source_keypoints=self.to_pixels(source_kp.keypoints),
+                driving_keypoints=self.to_pixels(driving_kp.keypoints),
+                source_landmarks=self.to_pixels(source_kp.landmarks),
+                driving_landmarks=self.to_pixels(driving_kp.landmarks),
+                output_keypoints=output_keypoints,
+                output_landmarks=output_landmarks,
+                occlusion=motion.occlusion[0, 0].float().cpu().numpy(),
+                displacement=displacement.cpu().numpy(),
+                seconds=time.perf_counter() - started,
+            )
 
     def _points_from(self, points: Sequence[np.ndarray] | None, index: int, keypoints: KeypointOutput) -> KeypointOutput:
         """``keypoints`` of driving frame ``index`` with its keypoints and landmarks taken from

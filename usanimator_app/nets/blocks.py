@@ -30,6 +30,16 @@ def sample(image: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros")
     return F.grid_sample(image.float(), grid.float(), mode="bilinear", padding_mode=padding_mode, align_corners=True)
 
 
+def in_layout_of(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, H, W) in ``reference``'s dtype and memory format (channels-last or not).
+
+    Joining or adding tensors of different layouts takes a slow path (3x for an add of two
+    256x64x64 bf16 maps), and under bf16 autocast a float32 operand widens the result to float32.
+    """
+    channels_last = reference.is_contiguous(memory_format=torch.channels_last) and not reference.is_contiguous()
+    return x.to(dtype=reference.dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def keypoints_to_gaussians(keypoints: torch.Tensor, height: int, width: int, variance: float) -> torch.Tensor:
     """Gaussian blobs at keypoints (B, K, 2) -> (B, K, H, W), peak 1 (FOMM's kp2gaussian)."""
     grid = make_coordinate_grid(height, width, keypoints.device, keypoints.dtype)  # (H, W, 2)
@@ -128,7 +138,7 @@ class Hourglass(nn.Module):
         out = skips.pop()
         for block in self.up_blocks:
             out = block(out)
-            out = torch.cat([out, skips.pop()], dim=1)
+            out = torch.cat([out, in_layout_of(skips.pop(), out)], dim=1)
         return out
 
 

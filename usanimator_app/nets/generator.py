@@ -19,7 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid, sample
+from usanimator_app.nets.blocks import (
+    DownBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    in_layout_of,
+    make_coordinate_grid,
+    sample,
+)
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
 MOTION_MAP_CHANNELS = 3  # displacement x, displacement y, occlusion
@@ -57,10 +65,8 @@ class MotionAwareDecoder(nn.Module):
     def forward(self, features: torch.Tensor, motion: DenseMotionOutput) -> torch.Tensor:
         out = features
         for block in self.up_blocks:
-            maps = motion_maps(motion, *out.shape[2:]).to(out.dtype)
-            out = block(torch.cat([out, maps], dim=1))
-        maps = motion_maps(motion, *out.shape[2:]).to(out.dtype)
-        return self.final(torch.cat([out, maps], dim=1))
+            out = block(torch.cat([out, in_layout_of(motion_maps(motion, *out.shape[2:]), out)], dim=1))
+        return self.final(torch.cat([out, in_layout_of(motion_maps(motion, *out.shape[2:]), out)], dim=1))
 
 
 class Generator(nn.Module):
@@ -103,7 +109,9 @@ class Generator(nn.Module):
             deformation = F.interpolate(
                 deformation.permute(0, 3, 1, 2), size=(height, width), mode="bilinear", align_corners=False
             ).permute(0, 2, 3, 1)
-        warped = sample(source_features, deformation)
+        # Sampled in float32 (coordinates need it), then back to the features' dtype and layout: under
+        # bf16 autocast the bottleneck's residual stream then stays bf16 instead of widening to float32.
+        warped = in_layout_of(sample(source_features, deformation), source_features)
         occlusion = motion.occlusion
         if occlusion.shape[2:] != (height, width):
             occlusion = F.interpolate(occlusion, size=(height, width), mode="bilinear", align_corners=False)
