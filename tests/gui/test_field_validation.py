@@ -15,6 +15,7 @@ from usanimator_app.commands import animate as animate_command
 from usanimator_app.commands.validate import check_animate_args
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.validation import FPS_RANGE, GAIN_RANGE, OUTPUT_SIDE_RANGE
+from usanimator_app.engine.animator import MotionOptions
 from usanimator_app.gui.controls import MotionControls
 from usanimator_app.gui.export_dialog import ExportDialog
 from usanimator_app.gui.output_controls import OutputControls
@@ -137,3 +138,12 @@ def test_paths_that_cannot_be_written_are_named_before_anything_starts(train_tab
     export.click()
     assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.isVisible() and prompts.errors == []
     assert dialog.options().path == tmp_path / "clip.mp4"
+
+
+def test_the_reference_frame_number_stays_within_the_driving_clip(open_window, media):
+    tab = open_window().tab("Animate")
+    tab.motion.set_options(MotionOptions(reference=30), None)
+    assert tab.load_driving(media["long"])
+    assert tab.motion.reference_index.maximum() == 39 and tab.motion.options().reference == 30
+    assert tab.load_driving(media["driving"])  # 5 frames
+    assert tab.motion.reference_index.maximum() == 4 and tab.motion.options().reference == 4

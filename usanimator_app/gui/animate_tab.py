@@ -205,6 +205,8 @@ class AnimateTab(QWidget):
     def _inputs_changed(self) -> None:
         """New inputs make the last run's results stale: show the inputs instead."""
         self._clear_results()
+        if self.inputs.driving is not None:
+            self.motion.set_clip_length(self.inputs.driving.info.frames)
         self.live.preview(self.inputs.source_frame, self.inputs.driving_frame)
         self._update_controls()
 

@@ -208,6 +208,11 @@ class MotionControls(QGroupBox):
         self.max_frames.setValue(frame_limit or 0)
         self._update_enabled()
 
+    def set_clip_length(self, frames: int) -> None:
+        """Reference frame numbers run from 0 to the driving clip's last frame (``frames`` > 0)."""
+        if frames > 0:
+            self.reference_index.setMaximum(frames - 1)
+
     def load(self, settings: Settings) -> None:
         reference = settings.text("motion/reference", "first")
         self.set_options(
