@@ -74,7 +74,7 @@ def inference_autocast(device: torch.device, enabled: bool = True):
     AVX-512 BF16 alone does not pay: on a 2-core Xeon with avx512_bf16 and no AMX, bf16 autocast
     animated at 0.58x / 0.62x (paper-256) and 0.94x / 0.52x (cpu-128) of the fp32 frame rate in two
     runs, and one 256-channel 3x3 convolution at 64x64 ran 1.7x slower in bf16 than in fp32. With
-    AMX it pays: on a 2-core Xeon with AMX, that convolution ran 3.4-4.8x faster, the bundled model
+    AMX it pays: on a 2-core Xeon with AMX, that convolution ran 2.6-4.8x faster, the bundled model
     1.4-2.1x and paper-256 about 3x, within 51-58 dB PSNR of fp32 on real clips
     (benchmarks/bench_engine.py, bench_fomm_reference.py, docs/PERFORMANCE.md). Enter it around
     model calls, never across a ``yield`` of a generator decorated with ``torch.inference_mode``
