@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from usanimator_app.engine.animator import Animator
+from usanimator_app.engine.config import make_config
 from usanimator_app.engine.dataset import find_clips
 from usanimator_app.engine.trainer import train_steps
 from usanimator_app.evaluation import metrics as M
@@ -91,8 +92,6 @@ def main() -> None:
 
     report(0, 0.0, 0.0, args.init)
     run_dir = Path(tempfile.mkdtemp(prefix="finetune_run_")) / "run"
-    from usanimator_app.engine.config import make_config
-
     config = make_config("ptg", "cpu-128", steps=args.steps, batch_size=args.batch, checkpoint_every=args.every,
                          sample_every=0)
     wall = cpu = 0.0

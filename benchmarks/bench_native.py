@@ -95,7 +95,6 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     import torch
 
     from usanimator_app.engine.animator import frame_tensor, _uint8
-    from usanimator_app.engine.device import inference_autocast
     from usanimator_app.engine.motion import relative_keypoints
     from usanimator_app.engine.render import NativeRenderer, output_geometry
     from usanimator_app.nets.blocks import make_coordinate_grid
@@ -104,9 +103,8 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     model, size = animator.model, animator.image_size
     renderer = NativeRenderer(source.gray, source.geometry, output_geometry(source.geometry, "native"), animator.device)
     totals: dict[str, float] = defaultdict(float)
-    precision = lambda: inference_autocast(animator.device, animator.fast_precision)  # noqa: E731 - as the animator
     with torch.inference_mode():
-        with precision():
+        with animator.precision():
             source_tensor = frame_tensor(source.model_frame, size, animator.device)
             source_kp = model.keypoint_detector(source_tensor)
             features = model.generator.encode(source_tensor)
@@ -121,7 +119,7 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
                 totals[name] += (now - clock[0]) * 1000.0
                 clock[0] = now
 
-            with precision():
+            with animator.precision():
                 driving_kp = model.keypoint_detector(frame_tensor(frame, size, animator.device))
                 reference_kp = reference_kp or driving_kp
                 motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, True, 1.0)

@@ -20,6 +20,11 @@ from usanimator_app.engine.model import AnimationModel
 from tests.engine.conftest import moving_disc_clip
 
 
+def forced_bf16(device, enabled=True):
+    """``inference_autocast`` as it is on a CPU with AMX."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     config = make_config("ptg", "tiny")
@@ -41,9 +46,6 @@ def decoder_dtypes(animator: Animator, frames: np.ndarray) -> list[torch.dtype]:
 
 
 def test_bf16_autocast_is_on_for_every_frame(checkpoint, monkeypatch):
-    def forced_bf16(device, enabled=True):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
     monkeypatch.setattr(animator_module, "inference_autocast", forced_bf16)
     frames = moving_disc_clip(frames=4, size=64)[0]
     assert decoder_dtypes(Animator(checkpoint, device="cpu"), frames) == [torch.bfloat16] * 4
@@ -53,7 +55,7 @@ def test_bf16_autocast_is_on_for_every_frame(checkpoint, monkeypatch):
 def test_bf16_frames_stay_close_to_float32(checkpoint, monkeypatch):
     frames = moving_disc_clip(frames=4, size=64)[0]
     reference = [r.output.astype(np.float64) for r in Animator(checkpoint, device="cpu", fast_precision=False).animate(frames[0], list(frames))]
-    monkeypatch.setattr(animator_module, "inference_autocast", lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16))
+    monkeypatch.setattr(animator_module, "inference_autocast", forced_bf16)
     fast = [r.output.astype(np.float64) for r in Animator(checkpoint, device="cpu").animate(frames[0], list(frames))]
     for a, b in zip(reference, fast, strict=True):
         mse = np.mean((a - b) ** 2) / 255.0**2

@@ -162,6 +162,12 @@ class Animator:
     def image_size(self) -> int:
         return self.config.model.image_size
 
+    def precision(self):
+        """The precision context for this animator's model calls (``engine.device.inference_autocast``).
+        Enter it around model calls, never across a ``yield``: at each yield the generator wrapper of
+        ``torch.inference_mode`` restores the thread's dispatch state, which turns autocast off."""
+        return inference_autocast(self.device, self.fast_precision)
+
     @property
     def landmark_names(self) -> tuple[str, ...]:
         return tuple(self.config.model.landmark_names)
@@ -169,7 +175,7 @@ class Animator:
     @torch.inference_mode()
     def keypoints(self, frame: np.ndarray) -> KeypointOutput:
         """Keypoints of one (S, S) uint8 frame (normalised coordinates)."""
-        with inference_autocast(self.device, self.fast_precision):
+        with self.precision():
             return self.model.keypoint_detector(frame_tensor(frame, self.image_size, self.device))
 
     def point_track(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -222,10 +228,7 @@ class Animator:
         source_gray, geometry = native if native is not None else (np.asarray(source_frame), _identity_geometry(size))
         grid = output_geometry(geometry, output.size, output.max_side)
         renderer = NativeRenderer(source_gray, geometry, grid, self.device)
-        # The precision context is entered per frame and never held across a ``yield``: at each yield
-        # the generator wrapper of torch.inference_mode restores the thread's dispatch state, which
-        # turns autocast off for the frames after the first.
-        with inference_autocast(self.device, self.fast_precision):
+        with self.precision():  # entered per frame below, never held across the yield
             source = frame_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
             source_features = model.generator.encode(source)
@@ -233,7 +236,7 @@ class Animator:
             if should_stop():
                 return
             started = time.perf_counter()
-            with inference_autocast(self.device, self.fast_precision):
+            with self.precision():
                 driving = frame_tensor(frame, size, self.device)
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:

@@ -16,7 +16,6 @@ from usanimator_app.core.landmark_tracking import Step
 from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.engine.animator import Animator, frame_tensor
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
-from usanimator_app.engine.device import inference_autocast
 from usanimator_app.nets.blocks import sample
 
 
@@ -34,7 +33,7 @@ def model_motion_step(animator: Animator, geometry: FrameGeometry) -> Step:
         key = id(frame)
         if key not in cache:
             tensor = frame_tensor(geometry.to_model(frame), size, device)
-            with inference_autocast(device, animator.fast_precision):
+            with animator.precision():
                 cache[key] = (tensor, model.keypoint_detector(tensor))
             while len(cache) > 2:
                 cache.pop(next(iter(cache)))
@@ -44,7 +43,7 @@ def model_motion_step(animator: Animator, geometry: FrameGeometry) -> Step:
     def step(frame_from: np.ndarray, frame_to: np.ndarray, points: np.ndarray) -> np.ndarray:
         driving, driving_kp = prepared(frame_from)
         source, source_kp = prepared(frame_to)
-        with inference_autocast(device, animator.fast_precision):
+        with animator.precision():
             motion = model.dense_motion(source, source_kp, driving_kp)
         field = motion.deformation.float().permute(0, 3, 1, 2)  # (1, 2, h, w): source position per driving position
         where = pixels_to_normalized(geometry.points_to_model(points), size)  # (N, 2)

@@ -80,7 +80,7 @@ def animation_job(
         source_frame = load_source_frame(source, animator.image_size, source_index)
         limit = frame_limit if driving_points is None else min(frame_limit or len(driving_points), len(driving_points))
         frames = DrivingFrames(open_media(driving), animator.image_size, limit)
-        yield RunStart(len(frames), source_frame.model_frame)
+        yield RunStart(len(frames), source_frame.model_frame, frames.geometry)
         yield from animator.animate(source_frame.model_frame, _UntilStopped(frames, should_stop), options, should_stop,
                                     native=source_frame.native, output=output, driving_points=driving_points)
 
@@ -238,7 +238,7 @@ class AnimateTab(QWidget):
         source, driving = self.inputs.source, self.inputs.driving
         run = dict(source=source.path, source_frame=self.source_panel.frame_index(), driving=driving.path, model=self.animator.checkpoint_path,
                    max_frames=self.motion.frame_limit(), motion=self.motion.options(), output=self.output.options())
-        job = animation_job(self.animator, run["source"], run["source_frame"], driving.path, run["motion"], run["max_frames"],
+        job = animation_job(self.animator, run["source"], run["source_frame"], run["driving"], run["motion"], run["max_frames"],
                             run["output"], self.motion_edits.run_started(run))
         self.jobs.start("run", job, self._run_item, self._run_job_ended)
         self._refresh_timer.start()
@@ -275,7 +275,7 @@ class AnimateTab(QWidget):
         if outcome == "failed":
             self._prompts.error(message)
         self._context.show_message(text)
-        self.motion_edits.run_ended(outcome, self.last_run.names, self.results, self.inputs.driving, self.animator.image_size)
+        self.motion_edits.run_ended(outcome, self.last_run.names, self.results, self.inputs.driving, self.last_run.driving_geometry)
         log.info("run %s: %s", outcome, text)
         self.run_ended.emit(outcome)
         self._continue_launch("run", ok=outcome == "finished")

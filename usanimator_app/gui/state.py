@@ -234,10 +234,12 @@ def descent_notes(landmarks: list[str], measured: bool, rest: int, unit: str) ->
 
 @dataclass
 class RunStart:
-    """First item of an animation job: how many frames will come and the source as the model sees it."""
+    """First item of an animation job: how many frames will come, the source as the model sees it,
+    and the driving clip's geometry (its pixels <-> model pixels)."""
 
     total: int
     source: Any
+    driving_geometry: Any = None
 
 
 def format_progress(done: int, total: int, seconds: float) -> str:
@@ -256,6 +258,7 @@ class AnimationRun:
     def __init__(self):
         self.results: list[Any] = []
         self.source: Any = None
+        self.driving_geometry: Any = None  # the driving clip's FrameGeometry (from RunStart)
         self.names: tuple[str, ...] = ()
         self.total = 0
         self.fps = DEFAULT_FPS
@@ -275,6 +278,7 @@ class AnimationRun:
         """One item of the animation job: the :class:`RunStart`, then a FrameResult per frame."""
         if isinstance(item, RunStart):
             self.total, self.source, self._started = item.total, item.source, now
+            self.driving_geometry = item.driving_geometry
         else:
             self.results.append(item)
 

@@ -20,8 +20,8 @@ from usanimator_app.core.annotations import load_annotations, sidecar_path
 from usanimator_app.core.compose import EDITED_CAPTION
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import MediaSource
+from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.core.trajectory import SCALE_RANGE, remake_settings
-from usanimator_app.engine.pipeline import DrivingFrames
 from usanimator_app.gui.export_dialog import ExportOptions
 from usanimator_app.gui.trajectory_state import MotionEdits
 
@@ -134,10 +134,12 @@ class TrajectoryPanel(QGroupBox):
         self._run_info = run_info
         return self.state.run_started()
 
-    def run_ended(self, outcome: str, names: Sequence[str], results: Sequence, driving: MediaSource, size: int) -> None:
-        """After a finished unedited run, the curves show what the model read on the driving clip."""
+    def run_ended(self, outcome: str, names: Sequence[str], results: Sequence, driving: MediaSource,
+                  geometry: FrameGeometry) -> None:
+        """After a finished unedited run, the curves show what the model read on the driving clip
+        (``geometry``: the run's driving clip pixels <-> model pixels)."""
         if outcome == "finished" and self.state.shown_edits is None and results:
-            self.state.take_track(names, results, DrivingFrames(driving, size).geometry, driving_spacing_y(driving))
+            self.state.take_track(names, results, geometry, driving_spacing_y(driving))
 
     def export_options(self, options: ExportOptions) -> ExportOptions:
         """``options`` with the edited-motion caption and the settings file when the run on show was edited."""
