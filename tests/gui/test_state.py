@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from usanimator_app.core.annotations import Annotations, LandmarkPoint, load_annotations
+from usanimator_app.core.errors import UserInputError
 from usanimator_app.gui.state import (
     AnimationRun,
     AnnotationEdits,
@@ -62,7 +63,7 @@ def test_app_state_device_changes_once_and_refuses_unknown_devices():
     app.set_device("cpu")
     app.set_device("cpu")
     assert app.device == "cpu" and seen == ["cpu"]
-    with pytest.raises(ValueError, match="unknown device"):
+    with pytest.raises(UserInputError, match="unknown device"):
         app.set_device("tpu")
 
 

@@ -16,6 +16,7 @@ from usanimator_app.core.annotations import Annotations, save_annotations, save_
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.dataset import DataSource, parse_data_sources
 from usanimator_app.engine.pipeline import default_model_path
+from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.train_inputs import summarise_dataset
 from usanimator_app.gui.state import format_speed
 from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab
@@ -182,3 +183,15 @@ def test_a_failing_trainer_shows_its_stderr_and_the_window_stays(open_window, qt
     assert "step 0: device: cpu" in log and "not json" in log and "error: boom" in log
     assert "exit code 2" in tab.status_label.text() and Path(sys.executable).name in log
     assert tab.run_settings.start_button.isEnabled() and not tab.running
+
+
+def test_the_train_tab_device_is_the_application_device(open_window, settings_path):
+    window = open_window(tab_factories=[TrainTab])
+    device = window.tab("Train").run_settings.device
+    assert device.key() == window.app.device == "auto"
+    device.set_key("cpu")
+    assert window.app.device == "cpu" and Settings(settings_path).text("device") == "cpu"
+    window.app.set_device("cuda")  # as the Animate tab's choice does
+    assert device.key() == "cuda"
+    window.close()
+    assert "train/device" not in Path(settings_path).read_text()

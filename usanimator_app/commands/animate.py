@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
 
 
 def add_parser(subparsers) -> None:
@@ -21,7 +22,7 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
     parser.add_argument("--driving", type=Path, required=required, help="driving clip: MP4, AVI, MOV, GIF, DICOM, ...")
     parser.add_argument("--out", type=Path, required=required, help="output .mp4, or a folder for a PNG sequence")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled model)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     parser.add_argument("--absolute", action="store_true", help="absolute motion (default: relative)")
     parser.add_argument("--no-adapt-scale", action="store_true", help="relative motion without FOMM's scale adaptation")
     parser.add_argument("--reference", default="first", help="reference driving frame: first | best | INDEX")

@@ -6,11 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="animate the bundled sample with the bundled model (then open the window)")
     parser.add_argument("--out", type=Path, default=Path("out/demo.mp4"), help="where to write the MP4")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     parser.add_argument("--no-gui", action="store_true", help="do not open the window even when a display is present")
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate models (and the identity baseline) on a dataset's test split")
@@ -15,7 +17,7 @@ def add_parser(subparsers) -> None:
                         help="dataset folder: its split.json test split, or every clip when it has no split.json")
     parser.add_argument("--task", default="both", choices=("reconstruction", "prediction", "both"))
     parser.add_argument("--out", required=True, type=Path, help="folder for evaluation.md, evaluation.csv, samples.png")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     parser.add_argument("--reference-detector", default=None, help="checkpoint whose detector reads AKD/landmarks")
     parser.add_argument("--fid-frame-stride", type=int, default=1, help="use every N-th frame for FID (speed)")
     parser.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N test clips")

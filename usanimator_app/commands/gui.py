@@ -13,6 +13,7 @@ from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.commands.validate import check_gui_args
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--source", type=Path, help="source frame to load: DICOM, PNG, JPEG, ... (or a clip)")
     parser.add_argument("--driving", type=Path, help="driving clip to load")
     parser.add_argument("--model", type=Path, help="checkpoint to load (default: the last used, else the bundled model)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device (default: the last used)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, help=f"{DEVICE_HELP} (default: the last used)")
     parser.add_argument("--run", action="store_true", help="animate as soon as the model and files are loaded")
     parser.add_argument("--export", type=Path, metavar="OUT", help="after the run, export to OUT (.mp4, else a PNG folder); implies --run")
     parser.add_argument("--quit-when-done", action="store_true",

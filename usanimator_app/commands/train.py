@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--sample-every", type=int, default=100, help="save preview images every N steps (0: never)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vgg19", default=None, help="ImageNet VGG19 weights file for the perceptual loss")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
     parser.add_argument(
         "--init",

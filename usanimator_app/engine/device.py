@@ -1,16 +1,32 @@
-"""Device and precision choice: CUDA when present (or asked for), CPU otherwise, said in words."""
+"""Device and precision choice: CUDA when present (or asked for), CPU otherwise, said in words.
+
+The one definition of the device choices (``DEVICE_CHOICES``, their words and ``check_device``),
+read by every command's ``--device`` and by the window. Torch is imported inside the functions that
+need it, so the commands' parsers read the choices without loading torch.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from usanimator_app.core.errors import UserInputError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+DEVICE_LABELS = {"auto": "Auto (CUDA when present)", "cuda": "CUDA", "cpu": "CPU"}  # as the window lists them
+DEVICE_HELP = "auto (CUDA when present), cuda or cpu"
+
+
+def check_device(requested: str) -> str:
+    """``requested`` when it is one of ``DEVICE_CHOICES``; UserInputError naming them otherwise."""
+    if requested not in DEVICE_CHOICES:
+        raise UserInputError(f"unknown device {requested!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    return requested
 
 
 @dataclass(frozen=True)
@@ -20,6 +36,8 @@ class DeviceChoice:
 
     @property
     def label(self) -> str:
+        import torch
+
         if self.device.type == "cuda":
             return f"CUDA ({torch.cuda.get_device_name(self.device)})"
         return "CPU"
@@ -27,8 +45,9 @@ class DeviceChoice:
 
 def choose_device(requested: str = "auto") -> DeviceChoice:
     """``auto`` | ``cuda`` | ``cpu`` -> the device to use and a sentence saying why."""
-    if requested not in DEVICE_CHOICES:
-        raise UserInputError(f"unknown device {requested!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    import torch
+
+    check_device(requested)
     has_cuda = torch.cuda.is_available()
     if requested == "cpu":
         return DeviceChoice(torch.device("cpu"), "using the CPU (as requested)")
@@ -62,6 +81,8 @@ def cuda_has_fast_bf16(device: torch.device) -> bool:
 
     ``torch.cuda.is_bf16_supported()`` is also true on older GPUs that only emulate bf16 (slowly).
     """
+    import torch
+
     if device.type != "cuda" or not torch.cuda.is_available():
         return False
     major, _ = torch.cuda.get_device_capability(device)
@@ -80,6 +101,8 @@ def inference_autocast(device: torch.device, enabled: bool = True):
     model calls, never across a ``yield`` of a generator decorated with ``torch.inference_mode``
     (that wrapper turns autocast off at each yield).
     """
+    import torch
+
     if not enabled:
         return contextlib.nullcontext()
     if device.type == "cuda":

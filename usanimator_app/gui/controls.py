@@ -25,13 +25,12 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.validation import GAIN_RANGE
 from usanimator_app.engine.animator import Animator, MotionOptions
-from usanimator_app.engine.device import choose_device
+from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_LABELS, choose_device
 from usanimator_app.engine.pipeline import MANIFEST_NAME
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
 from usanimator_app.gui.widgets import display_name
 
-DEVICES = (("auto", "Auto (CUDA when present)"), ("cuda", "CUDA"), ("cpu", "CPU"))
 MODEL_CARD_NAME = "MODEL_CARD.md"
 
 
@@ -39,6 +38,22 @@ def device_status(app: AppState) -> tuple[str, str]:
     """(the active device in words, a note when CUDA was asked for but is not there)."""
     choice = app.model.device_choice if app.model is not None else choose_device(app.device)
     return choice.label, choice.note if app.device == "cuda" and choice.device.type != "cuda" else ""
+
+
+class DeviceBox(QComboBox):
+    """The device choices of ``engine.device`` in its words; ``key()`` is the one chosen."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        for key in DEVICE_CHOICES:
+            self.addItem(DEVICE_LABELS[key], key)
+
+    def key(self) -> str:
+        return self.currentData()
+
+    def set_key(self, key: str) -> None:
+        """Choose ``key`` (the first choice when it is unknown)."""
+        self.setCurrentIndex(max(0, self.findData(key)))
 
 
 def describe_model(animator: Animator) -> str:
@@ -89,9 +104,7 @@ class ModelPanel(QGroupBox):
         self.bundled_button = QPushButton("Bundled")
         self.bundled_button.setToolTip("Use the model that ships with USAnimator")
         self.card_button = QPushButton("Model card")
-        self.device = QComboBox()
-        for key, label in DEVICES:
-            self.device.addItem(label, key)
+        self.device = DeviceBox()
         self.device_note = QLabel("")
         self.device_note.setWordWrap(True)
         self.device_note.setStyleSheet("color: #b35900;")
@@ -113,11 +126,10 @@ class ModelPanel(QGroupBox):
             button.setMinimumWidth(0)
 
     def device_key(self) -> str:
-        return self.device.currentData()
+        return self.device.key()
 
     def set_device_key(self, key: str) -> None:
-        index = self.device.findData(key)
-        self.device.setCurrentIndex(index if index >= 0 else 0)
+        self.device.set_key(key)
 
     def show_loading(self, path: Path) -> None:
         self.name.setText(f"<b>{path.name}</b>")

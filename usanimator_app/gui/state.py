@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from usanimator_app.core.annotation_tools import BLADDER_NECK, SYMPHYSIS, PointKey
 from usanimator_app.core.annotations import Annotations, LandmarkPoint, save_annotations
+from usanimator_app.engine.device import DEVICE_CHOICES, check_device
 
-DEVICES = ("auto", "cuda", "cpu")
 DEFAULT_FPS = 20.0  # playback and export of a clip whose fps is unknown
 
 
@@ -49,7 +49,7 @@ class AppState:
     def __init__(self, device: str = "auto"):
         self.model: Any = None
         self.model_status = ""  # what the status bar says about the model
-        self.device = device if device in DEVICES else "auto"
+        self.device = device if device in DEVICE_CHOICES else "auto"
         self.model_changed = Observers()  # () after the model or its status changed
         self.device_changed = Observers()  # (device key) after the device asked for changed
         self.model_requests = Observers()  # (checkpoint path) -> True when that handler loads it
@@ -66,9 +66,8 @@ class AppState:
         self.model_changed.notify()
 
     def set_device(self, device: str) -> None:
-        if device not in DEVICES:
-            raise ValueError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
-        if device != self.device:
+        """The device every tab uses from now on; UserInputError for one not in ``DEVICE_CHOICES``."""
+        if check_device(device) != self.device:
             self.device = device
             self.device_changed.notify(device)
 

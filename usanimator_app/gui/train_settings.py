@@ -27,8 +27,10 @@ from usanimator_app.core.validation import (
     whole_number,
 )
 from usanimator_app.engine.config import PRESETS, SIZES
+from usanimator_app.gui.controls import DeviceBox
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.state import AppState
 from usanimator_app.gui.train_inputs import FineTuneChoice
 
 PRESET_NOTES = {
@@ -37,14 +39,16 @@ PRESET_NOTES = {
     "pt": "+ landmarks, two decoders",
     "ptg": "+ two decoders, GAN (paper)",
 }
-TRAIN_DEVICES = (("auto", "Automatic (CUDA if present)"), ("cpu", "CPU"), ("cuda", "CUDA"))
 
 
 class RunSettings(QGroupBox):
-    """How a run trains; ``arguments`` turns it into ``usanimator train`` options."""
+    """How a run trains; ``arguments`` turns it into ``usanimator train`` options. Its device is the
+    application's (``AppState.device``, the one device setting), which the Animate tab shows too."""
 
-    def __init__(self, settings: Settings, prompts: Prompts, parent: QWidget | None = None):
+    def __init__(self, settings: Settings, prompts: Prompts, app: AppState, parent: QWidget | None = None):
         super().__init__("Run", parent)
+        self._settings = settings
+        self._app = app
         self.fine_tune = FineTuneChoice(settings, prompts)
         self.preset = QComboBox()
         for name in PRESETS:
@@ -61,9 +65,10 @@ class RunSettings(QGroupBox):
         self.learning_rate.setPlaceholderText("e.g. 2e-4")
         self.learning_rate.setToolTip(f"Adam learning rate: a number above 0 and at most {MAX_LEARNING_RATE:g}, "
                                       "such as 2e-4 or 0.0002")
-        self.device = QComboBox()
-        for key, label in TRAIN_DEVICES:
-            self.device.addItem(label, key)
+        self.device = DeviceBox()
+        self.device.set_key(app.device)
+        self.device.currentIndexChanged.connect(lambda _index: self._device_chosen())
+        app.device_changed.subscribe(self._show_device)
         self.sample_every = QSpinBox()
         self.sample_every.setRange(0, 1_000_000)
         self.sample_every.setSpecialValueText("never")
@@ -101,15 +106,24 @@ class RunSettings(QGroupBox):
         self.steps.setValue(settings.integer("train/steps", 10000))
         self.batch.setValue(settings.integer("train/batch", 4))
         self.learning_rate.setText(settings.text("train/lr", "2e-4"))
-        self.device.setCurrentIndex(max(0, self.device.findData(settings.text("train/device", "auto"))))
         self.sample_every.setValue(settings.integer("train/sample_every", 100))
 
     def save(self, settings: Settings) -> None:
         for key, value in (("preset", self.preset.currentData()), ("size", self.size.currentData()),
                            ("steps", self.steps.value()), ("batch", self.batch.value()),
-                           ("lr", self.learning_rate.text().strip()), ("device", self.device.currentData()),
-                           ("sample_every", self.sample_every.value()), ("run", self.run_edit.text())):
+                           ("lr", self.learning_rate.text().strip()), ("sample_every", self.sample_every.value()),
+                           ("run", self.run_edit.text())):
             settings.set(f"train/{key}", value)
+
+    def _device_chosen(self) -> None:
+        """The user chose a device here: remember it and make it the application's."""
+        self._settings.set("device", self.device.key())
+        self._app.set_device(self.device.key())
+
+    def _show_device(self, key: str) -> None:
+        self.device.blockSignals(True)
+        self.device.set_key(key)
+        self.device.blockSignals(False)
 
     def run_folder(self) -> Path | None:
         text = self.run_edit.text().strip()
@@ -144,7 +158,7 @@ class RunSettings(QGroupBox):
             "--steps", str(self.steps.value()),
             "--batch", str(self.batch.value()),
             "--lr", repr(self.learning_rate_value()),
-            "--device", self.device.currentData(),
+            "--device", self.device.key(),
             "--sample-every", str(self.sample_every.value()),
             "--progress", "json",
         ]

@@ -68,7 +68,7 @@ class TrainTab(QWidget):
 
     def _build(self) -> None:
         self.datasets = DatasetPanel(self._settings, self._prompts)
-        self.run_settings = RunSettings(self._settings, self._prompts)
+        self.run_settings = RunSettings(self._settings, self._prompts, self._context.app)
 
         left = QWidget()
         left.setFixedWidth(420)
