@@ -14,7 +14,7 @@ import sys
 from usanimator_app import __version__
 from usanimator_app.core.errors import UserInputError
 
-COMMANDS = ("info", "phantom", "train", "animate", "evaluate", "demo", "gui")
+COMMANDS = ("info", "phantom", "train", "animate", "remake", "evaluate", "demo", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:

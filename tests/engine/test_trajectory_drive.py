@@ -89,8 +89,9 @@ def test_the_cli_drives_by_edits_and_its_settings_file_remakes_the_clip(tmp_path
     settings_file = tmp_path / "edited.mp4.settings.json"
     settings = json.loads(settings_file.read_text())
     assert settings["trajectory"] == TrajectoryEdits(scale=2.0, smooth=3).to_json() and settings["max_frames"] == 3
-    command = [{"SETTINGS.json": str(settings_file), "OUT.mp4": str(tmp_path / "remade.mp4")}.get(a, a) for a in settings["command"]]
-    assert main(command[1:] + ["--device", "cpu"]) == 0
+    places = {"SETTINGS.json": str(settings_file), "FOLDER": str(repo / "resources"), "OUT.mp4": str(tmp_path / "remade.mp4")}
+    command = [places.get(a, a) for a in settings["command"]]
+    assert main(command[1:] + ["--model", str(animator.checkpoint_path), "--device", "cpu"]) == 0
     first = [imageio.mimread(path)[0] for path in (out, tmp_path / "remade.mp4")]
     np.testing.assert_array_equal(first[0], first[1])
     assert main(base + ["--out", str(tmp_path / "plain.mp4")]) == 0

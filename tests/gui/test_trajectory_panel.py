@@ -16,6 +16,7 @@ import pyqtgraph as pg  # after PySide6
 
 from usanimator_app.core.compose import EDITED_CAPTION
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import identify
 from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.gui.export_dialog import ExportOptions
 from usanimator_app.gui.trajectory_state import NO_TRACK, MotionEdits
@@ -88,8 +89,8 @@ def test_an_edit_reruns_with_the_edited_landmarks_and_the_export_says_so(ready_w
         assert tab.export(ExportOptions(path=out, fps=12.0))
     assert exported.args == ["finished"] and out.is_file()
     settings = json.loads((tmp_path / "edited.mp4.settings.json").read_text())
-    assert settings["trajectory"]["scale"] == 2.5 and settings["driving"] == str(media["driving"].resolve())
-    assert settings["command"][:2] == ["usanimator", "animate"] and "--trajectory" in settings["command"]
+    assert settings["trajectory"]["scale"] == 2.5 and settings["driving"] == identify(media["driving"], "driving")
+    assert settings["command"][:3] == ["usanimator", "remake", "SETTINGS.json"]
 
 
 @pytest.fixture

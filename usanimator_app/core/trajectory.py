@@ -35,10 +35,12 @@ import numpy as np
 
 from usanimator_app.core.annotation_tools import BLADDER_NECK, SYMPHYSIS
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import identify
 
 FORMAT = "usanimator-trajectory-edits"
 SETTINGS_FORMAT = "usanimator-export-settings"
 VERSION = 1
+SETTINGS_VERSION = 2  # 2: inputs named by content hash (1 held their paths)
 SCALE_RANGE = (0.5, 3.0)
 
 
@@ -195,17 +197,28 @@ def remake_settings(
 ) -> dict:
     """What remakes an export of edited motion (written beside it, ``core.export.write_settings``).
 
-    ``motion``: MotionOptions' fields (relative, adapt_scale, reference, gain); ``output``:
-    OutputOptions' (mode, size, max_side); ``export``: layout, fps, caption. ``command`` is the
-    ``usanimator animate`` line that remakes it (``--trajectory`` this file, ``--out`` to choose).
+    The source, driving clip and model are named by content (``core.identity``), never by path: the
+    file travels with the clip, and a path may hold the patient's name. ``motion``: MotionOptions'
+    fields (relative, adapt_scale, reference, gain); ``output``: OutputOptions' (mode, size,
+    max_side); ``export``: layout, fps, caption. ``command`` is the ``usanimator remake`` line that
+    remakes it, finding the inputs by hash under the folders given with ``--search``.
     """
-    command = ["usanimator", "animate", "--source", str(source), "--source-frame", str(source_frame),
-               "--driving", str(driving), "--model", str(model), "--trajectory", "SETTINGS.json", "--out", "OUT.mp4",
-               "--reference", str(motion["reference"]), "--gain", f"{motion['gain']:g}",
-               "--output-size", str(output["size"]), "--max-side", str(output["max_side"]), "--output-mode", output["mode"],
-               "--layout", export["layout"], "--fps", f"{export['fps']:g}"]
-    command += ["--absolute"] * (not motion["relative"]) + ["--no-adapt-scale"] * (not motion["adapt_scale"])
-    command += ["--no-caption"] * (not export["caption"]) + (["--max-frames", str(max_frames)] if max_frames else [])
-    return {"format": SETTINGS_FORMAT, "version": VERSION, "source": str(source), "source_frame": source_frame,
-            "driving": str(driving), "model": str(model), "max_frames": max_frames, "motion": motion,
-            "output": output, "export": export, "trajectory": edits.to_json(), "command": command}
+    return {"format": SETTINGS_FORMAT, "version": SETTINGS_VERSION, "source": identify(source, "source"),
+            "source_frame": source_frame, "driving": identify(driving, "driving"), "model": identify(model, "model"),
+            "max_frames": max_frames, "motion": motion, "output": output, "export": export,
+            "trajectory": edits.to_json(),
+            "command": ["usanimator", "remake", "SETTINGS.json", "--search", "FOLDER", "--out", "OUT.mp4"]}
+
+
+def read_settings(path: str | Path) -> dict:
+    """The settings written beside an export, checked for format and version."""
+    try:
+        settings = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: cannot read export settings ({exc})") from None
+    if not isinstance(settings, dict) or settings.get("format") != SETTINGS_FORMAT:
+        raise UserInputError(f"{path}: not an export's settings file (expected format {SETTINGS_FORMAT!r})")
+    if settings.get("version") != SETTINGS_VERSION:
+        raise UserInputError(f"{path}: export settings version {settings.get('version')!r} cannot be remade (expected "
+                             f"{SETTINGS_VERSION}); animate again with --trajectory {Path(path).name} and the files")
+    return settings
