@@ -123,6 +123,14 @@ def test_a_scripted_blind_session_gives_the_table(study_tab, qtbot, clips, tiny_
     assert QImage(str(folder / "results.png")).width() == 640
 
 
+def test_clips_dropped_on_a_list_are_added_once_each(study_tab, clips, drop_files):
+    _window, tab = study_tab
+    drop_files(tab.setup.real, clips["real_a"], clips["real_b"])
+    drop_files(tab.setup.real, clips["real_a"])
+    assert tab.setup.real.paths() == [clips["real_a"].resolve(), clips["real_b"].resolve()]
+    assert tab.setup.synthetic.paths() == []
+
+
 def test_a_synthetic_file_with_the_caption_is_refused(study_tab, clips, prompts, tmp_path):
     _window, tab = study_tab
     frames, _fps = read_clip(clips["synthetic_given"])

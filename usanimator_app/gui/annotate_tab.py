@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from usanimator_app.core.annotation_tools import frame_states, parse_landmark_names
@@ -29,7 +29,7 @@ from usanimator_app.gui.annotate_track import Tracker, TrackBox
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import MEDIA_FILTER
 from usanimator_app.gui.state import descent_notes
-from usanimator_app.gui.widgets import describe_media, local_files
+from usanimator_app.gui.widgets import FileDrops, describe_media
 from usanimator_app.gui.workers import JobRunner
 
 
@@ -43,7 +43,7 @@ class AnnotateTab(QWidget):
     def __init__(self, context: TabContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Annotate")
-        self.setAcceptDrops(True)
+        FileDrops(self).dropped.connect(lambda files: self.load_clip(files[0]))
         self._context = context
         self._settings = context.settings
         self._prompts = context.prompts
@@ -149,16 +149,6 @@ class AnnotateTab(QWidget):
         path = self._prompts.open_file("Open a clip to annotate", self._settings.folder("annotate"), MEDIA_FILTER)
         if path:
             self.load_clip(path)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if local_files(event) and not self.jobs.busy:
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
-        files = local_files(event)
-        if files:
-            event.acceptProposedAction()
-            self.load_clip(files[0])
 
     # --------------------------------------------------------------------------- frames, keys
 
@@ -289,6 +279,7 @@ class AnnotateTab(QWidget):
         editable = edits is not None and not loading
         for widget in (self.clip_box.open_button, self.open_action):
             widget.setEnabled(not busy)
+        self.setAcceptDrops(not busy)  # a clip is dropped when it could be opened
         for widget in (self.edit_box.delete_button, self.edit_box.confirm_button, self.edit_box.interpolate_button,
                        self.edit_box.import_button, self.edit_box.export_button, self.csv.import_action, self.csv.export_action,
                        self.landmark_box.names_apply, self.descent_box.rest_spin, self.track_box.delete_button,

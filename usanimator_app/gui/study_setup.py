@@ -9,7 +9,6 @@ from itertools import product
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 from usanimator_app.core.study import Study
 from usanimator_app.gui.prompts import MEDIA_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
-from usanimator_app.gui.widgets import local_files
+from usanimator_app.gui.widgets import FileDrops
 
 
 @dataclass
@@ -51,7 +50,7 @@ class ClipList(QGroupBox):
     def __init__(self, title: str, prompts: Prompts, settings: Settings, parent: QWidget | None = None):
         super().__init__(title, parent)
         self._prompts, self._settings, self._title = prompts, settings, title
-        self.setAcceptDrops(True)
+        FileDrops(self).dropped.connect(self.add_paths)
         self.list = QListWidget()
         self.list.setMinimumHeight(60)
         add, remove = QPushButton("Add…"), QPushButton("Remove")
@@ -87,16 +86,6 @@ class ClipList(QGroupBox):
         for item in self.list.selectedItems():
             self.list.takeItem(self.list.row(item))
         self.changed.emit()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if local_files(event):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
-        files = local_files(event)
-        if files:
-            event.acceptProposedAction()
-            self.add_paths(files)
 
 
 class StudySetup(QWidget):

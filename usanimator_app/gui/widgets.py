@@ -1,12 +1,12 @@
-"""Reusable widgets: input panels that accept dropped files, and image views with point overlays."""
+"""Reusable widgets: a drop target for files, input panels that accept them, and image views with point overlays."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -58,11 +58,38 @@ def describe_media(info: MediaInfo) -> str:
     return " · ".join(parts)
 
 
-def local_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+def _local_files(event: QDropEvent) -> list[Path]:
+    """The local files and folders that a drag carries (none for web links or text)."""
     mime = event.mimeData()
     if not mime.hasUrls():
         return []
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+class FileDrops(QObject):
+    """Makes ``widget`` a drop target for local files and folders: ``dropped(paths)`` after a drop.
+
+    While the widget does not accept drops (``setAcceptDrops(False)``, e.g. locked during a job) it
+    takes none."""
+
+    dropped = Signal(list)
+
+    def __init__(self, widget: QWidget):
+        super().__init__(widget)
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() not in (QEvent.Type.DragEnter, QEvent.Type.Drop):
+            return False
+        files = _local_files(event) if watched.acceptDrops() else []
+        if not files:
+            event.ignore()
+            return True
+        event.acceptProposedAction()
+        if event.type() == QEvent.Type.Drop:
+            self.dropped.emit(files)
+        return True
 
 
 class MediaPanel(QGroupBox):
@@ -74,7 +101,7 @@ class MediaPanel(QGroupBox):
 
     def __init__(self, title: str, hint: str, pick_frame: bool = False, parent: QWidget | None = None):
         super().__init__(title, parent)
-        self.setAcceptDrops(True)
+        FileDrops(self).dropped.connect(lambda files: self.file_dropped.emit(files[0]))
         self.thumbnail = QLabel(hint)
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setMinimumSize(*THUMBNAIL_SIZE)
@@ -130,16 +157,6 @@ class MediaPanel(QGroupBox):
 
     def frame_index(self) -> int:
         return self.frame_spin.value()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if local_files(event):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
-        files = local_files(event)
-        if files:
-            event.acceptProposedAction()
-            self.file_dropped.emit(files[0])
 
 
 class FrameView(pg.GraphicsLayoutWidget):
