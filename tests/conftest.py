@@ -9,10 +9,11 @@ import imageio_ffmpeg
 import pydicom.examples
 import pytest
 
+from usanimator_app.core.media import VIDEO_SUFFIXES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Real clips, read-only, never copied into the repository (see ../shared/data/ultrasound/SOURCES.md).
 SHARED_ULTRASOUND_DIR = REPO_ROOT / ".." / "shared" / "data" / "ultrasound"
-CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mpeg", ".mpg", ".m4v")
 # Run first: with ``pytest -n auto`` (``make test``) one worker trains this 300-step model while the
 # others run everything else, so the suite takes about as long as this one test.
 LONGEST_TEST = "test_overfit_one_clip_learns_motion_and_landmarks"
@@ -26,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def shared_clips() -> list[Path]:
     """The real ultrasound clips in ``../shared/data/ultrasound``; skips where the folder is absent."""
-    clips = sorted(p for p in SHARED_ULTRASOUND_DIR.glob("*") if p.suffix.lower() in CLIP_SUFFIXES)
+    clips = sorted(p for p in SHARED_ULTRASOUND_DIR.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
         pytest.skip(f"no real ultrasound clips in {SHARED_ULTRASOUND_DIR.resolve()}")
     return clips

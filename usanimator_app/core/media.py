@@ -35,6 +35,8 @@ from usanimator_app.core.preprocess import to_gray_uint8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mpeg", ".mpg", ".gif")
 DICOM_SUFFIXES = (".dcm", ".dicom")
+MEDIA_SUFFIXES = DICOM_SUFFIXES + IMAGE_SUFFIXES + VIDEO_SUFFIXES  # what the file dialogs offer
+CLIP_KINDS = ("dicom", "video", "image_folder")  # media kinds that hold a clip, as training takes them
 SUPPORTED = "DICOM, MP4/MOV/AVI/MPEG/GIF video, PNG/JPEG/BMP/TIFF image or a folder of images"
 
 # Budgets, checked before anything is decoded: one frame's samples (width x height x channels),
@@ -126,7 +128,7 @@ def open_media(path: str | Path) -> MediaSource:
         raise UserInputError(f"{path}: cannot read the file ({exc.strerror})") from exc
     if not head:
         raise UserInputError(f"{path}: the file is empty")
-    kind = _kind_from_content(head) or _kind_from_suffix(path)
+    kind = _kind(path, head)
     if kind == "dicom":
         return _open_dicom(path, has_preamble=head[128:132] == b"DICM")
     if kind == "video":
@@ -134,6 +136,25 @@ def open_media(path: str | Path) -> MediaSource:
     if kind == "image":
         return _open_images(path, [path], kind="image")
     raise UserInputError(f"{path}: unsupported file type (expected {SUPPORTED})")
+
+
+def media_kind(path: str | Path) -> str | None:
+    """What :func:`open_media` opens ``path`` as ('dicom' | 'video' | 'image' | 'image_folder'),
+    without decoding it: a folder, else the file's first bytes (a DICOM file without a suffix, as
+    scanners write them, has 'DICM' at byte 128), else its suffix. None when it is none of these."""
+    path = Path(path)
+    if path.is_dir():
+        return "image_folder"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return None
+    return _kind(path, head) if head else None
+
+
+def _kind(path: Path, head: bytes) -> str | None:
+    return _kind_from_content(head) or _kind_from_suffix(path)
 
 
 def _kind_from_content(head: bytes) -> str | None:

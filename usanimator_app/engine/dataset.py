@@ -28,11 +28,10 @@ import torch
 
 from usanimator_app.core.annotations import SIDECAR_SUFFIX, SPLIT_FILE_NAME, load_annotations, load_split, sidecar_path
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.media import open_media
+from usanimator_app.core.media import CLIP_KINDS, media_kind, open_media
 from usanimator_app.core.preprocess import FrameGeometry, fit_geometry
 from usanimator_app.engine.coords import pixels_to_normalized
 
-CLIP_SUFFIXES = {".mp4", ".avi", ".mov", ".mpeg", ".mpg", ".gif", ".dcm"}
 DATASET_FILE_SUFFIXES = {".yaml", ".yml", ".json"}
 
 
@@ -115,15 +114,32 @@ class Batch:
         return Batch(**moved)
 
 
-def find_clips(data_dir: Path) -> list[Path]:
-    """Clip files and numbered-image folders of a dataset folder, sorted by name."""
-    clips = []
+@dataclass(frozen=True)
+class FolderContents:
+    """A dataset folder's clips and the files it holds that are not clips."""
+
+    clips: list[Path]  # clip files (any format Animate opens as a clip) and image folders, sorted by name
+    skipped: list[tuple[Path, str]]  # (file, why it is not a clip); the dataset's own files are not listed
+
+
+def scan_folder(data_dir: Path) -> FolderContents:
+    """Sort a dataset folder's entries into clips (video, DICOM with or without a suffix, numbered-image
+    folders: ``core.media.media_kind``) and skipped files; sidecars, split.json and hidden files are neither."""
+    clips, skipped = [], []
     for path in sorted(Path(data_dir).iterdir()):
         if path.name.endswith(SIDECAR_SUFFIX) or path.name == SPLIT_FILE_NAME or path.name.startswith("."):
             continue
-        if path.is_dir() or path.suffix.lower() in CLIP_SUFFIXES:
+        kind = media_kind(path)
+        if kind in CLIP_KINDS:
             clips.append(path)
-    return clips
+        else:
+            skipped.append((path, "a single image, not a clip" if kind == "image" else "not a clip"))
+    return FolderContents(clips, skipped)
+
+
+def find_clips(data_dir: Path) -> list[Path]:
+    """Clip files and numbered-image folders of a dataset folder, sorted by name."""
+    return scan_folder(data_dir).clips
 
 
 def split_clips(data_dir: Path, split: str) -> list[Path]:
@@ -177,6 +193,7 @@ class PairDataset:
     """Random (source, driving) pairs from the clips of one split of one or more dataset folders.
 
     A pair is drawn from a folder chosen by weight, then from a clip of that folder chosen uniformly.
+    ``skipped`` lists the folders' files that do not train, with why: not a clip, or under 2 frames.
     """
 
     def __init__(
@@ -193,11 +210,14 @@ class PairDataset:
             raise UserInputError(f"{', '.join(str(s.path) for s in self.sources)}: the {split!r} split has no clips")
         self.clips: list[Clip] = []
         self.clips_per_source: list[list[int]] = [[] for _ in self.sources]
+        self.skipped = [item for source in self.sources for item in scan_folder(source.path).skipped]
         for i, (number, path) in enumerate(paths):
             clip = load_clip(path, image_size, landmark_names)
             if clip.frames.shape[0] >= 2:
                 self.clips_per_source[number].append(len(self.clips))
                 self.clips.append(clip)
+            else:
+                self.skipped.append((path, "fewer than 2 frames"))
             if progress:
                 progress(i + 1, len(paths))
         if not self.clips:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from usanimator_app.core.media import MEDIA_SUFFIXES
+
 APP_TITLE = "USAnimator"
-MEDIA_FILTER = ("Images and clips (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp *.tif *.tiff *.mp4 *.m4v *.mov *.avi *.mpeg "
-                "*.mpg *.gif);;All files (*)")
+MEDIA_FILTER = f"Images and clips ({' '.join('*' + suffix for suffix in MEDIA_SUFFIXES)});;All files (*)"
 MODEL_FILTER = "USAnimator checkpoints (*.pt *.pth);;All files (*)"
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
