@@ -68,28 +68,49 @@ def test_describe_error_words():
     assert describe_error(MemoryError()).startswith("Out of memory")
 
 
-def test_a_job_started_from_the_previous_jobs_item_is_not_ended_by_it(qtbot):
+def test_a_runner_refuses_a_second_job_until_the_first_has_ended(qtbot):
     from PySide6.QtWidgets import QWidget
 
-    from usanimator_app.gui.workers import JobRunner
+    from usanimator_app.gui.workers import JobGate, JobRunner
 
     tab = QWidget()  # a runner belongs to a tab, as in the app
     qtbot.addWidget(tab)
-    runner = JobRunner("test", tab)
+    told: list[str] = []
+    runner = JobRunner("test", JobGate(told.append), tab)
+    release = threading.Event()
     ends, second_items = [], []
+
+    def held(should_stop):
+        yield 0
+        release.wait(10)
+        raise RuntimeError("the first fails after its items")
 
     def second(should_stop):
         yield from range(3)
 
-    def start_second(item):
-        if item == 1:  # the first job's thread is still running when the second one starts
-            runner.start("second", second, second_items.append, lambda *end: ends.append(("second", *end)))
+    def try_second(item):  # the first job's thread is still running: refused
+        ends.append(("second refused", runner.start("second", second, second_items.append, lambda *end: None)))
+        release.set()
 
-    def first(should_stop):
-        yield from range(2)
-        raise RuntimeError("first fails after its items")
+    with qtbot.waitSignal(runner.changed, timeout=10000, check_params_cb=lambda: not runner.busy):
+        assert runner.start("export", held, try_second, lambda *end: ends.append(("first", *end)))
+    assert ends == [("second refused", False), ("first", "failed", "Unexpected error: RuntimeError: the first fails "
+                                                         "after its items (details in the log file)")]
+    assert told == ["Another job is running (Exporting…): wait for it or stop it first."] and second_items == []
+    with qtbot.waitSignal(runner.changed, timeout=10000, check_params_cb=lambda: not runner.busy):
+        assert runner.start("second", second, second_items.append, lambda *end: ends.append(("second", *end)))
+    assert second_items == [0, 1, 2] and ends[-1] == ("second", "finished", "")
 
-    with qtbot.waitSignal(runner.changed, timeout=10000, check_params_cb=lambda: not runner.busy and len(ends) == 2):
-        runner.start("first", first, start_second, lambda *end: ends.append(("first", *end)))
-    assert second_items == [0, 1, 2]
-    assert sorted(e[:2] for e in ends) == [("first", "failed"), ("second", "finished")]
+
+def test_the_gate_lets_one_model_job_run_in_the_application():
+    from usanimator_app.gui.workers import JobGate
+
+    told: list[str] = []
+    gate = JobGate(told.append)
+    animate, annotate, study = object(), object(), object()
+    gate.started(animate, "run")
+    assert not gate.admit(annotate, "predict") and not gate.admit(study, "make") and not gate.admit(animate, "load")
+    assert told == ["Another job is running (Animating…): wait for it or stop it first."] * 3
+    assert gate.admit(annotate, "load") and gate.admit(study, "load")  # reading a clip runs no model
+    gate.ended(animate)
+    assert gate.admit(annotate, "predict") and len(told) == 3

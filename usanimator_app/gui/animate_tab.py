@@ -103,7 +103,7 @@ class AnimateTab(QWidget):
         self._prompts = context.prompts
         self._app = context.app
         self.last_run = AnimationRun()
-        self.jobs = JobRunner("animate", self)
+        self.jobs = JobRunner("animate", context.jobs, self)
         self.jobs.changed.connect(self._update_controls)
         self._export_path: Path | None = None
         self._launch: Launch | None = context.launch
@@ -212,9 +212,10 @@ class AnimateTab(QWidget):
 
     # ------------------------------------------------------------------------------ model, device
 
-    def load_model(self, path: Path | None) -> None:
-        """Load a checkpoint (None: the bundled model) in the background on the application's device."""
-        self.models.load(path)
+    def load_model(self, path: Path | None) -> bool:
+        """Load a checkpoint (None: the bundled model) in the background on the application's device;
+        False (with a message) when that cannot start."""
+        return self.models.load(path)
 
     def _model_ready(self, ok: bool) -> None:
         self.model_ready.emit(ok)
@@ -223,11 +224,13 @@ class AnimateTab(QWidget):
     # ------------------------------------------------------------------------------- run, cancel
 
     def run(self) -> bool:
-        """Start animating; False (with a message) when something is missing or a job is running."""
+        """Start animating; False (with a message) when something is missing or a job may not start."""
         missing = [name for name, value in (("a model", self.animator), ("a source frame", self.inputs.source),
                                             ("a driving clip", self.inputs.driving)) if value is None]
-        if self.jobs.busy or missing:
-            self._context.show_message(f"Cannot animate yet: choose {', '.join(missing)}." if missing else "Busy.")
+        if missing:
+            self._context.show_message(f"Cannot animate yet: choose {', '.join(missing)}.")
+            return False
+        if not self.jobs.may_start("run"):
             return False
         self._clear_results()
         self.motion.save(self._settings)
@@ -292,7 +295,7 @@ class AnimateTab(QWidget):
     # ------------------------------------------------------------------------------------ export
 
     def open_export_dialog(self) -> None:
-        if not self.results or self.jobs.busy:
+        if not self.results or not self.jobs.may_start("export"):
             return
         height, width = self.results[0].frame.shape
         dialog = ExportDialog(self._settings, self._prompts, (width, height), self.last_run.fps, self)
@@ -301,16 +304,17 @@ class AnimateTab(QWidget):
 
     def export(self, options: ExportOptions) -> bool:
         """Write the last run's frames; asks before replacing anything. False when nothing started."""
-        if not self.results or self.jobs.busy:
+        if not self.results or not self.jobs.may_start("export"):
             return False
         if options.target_exists() and not self._prompts.ask(f"{options.path} already exists. Replace it?"):
             return False
         save_export_settings(self._settings, options)
         options = self.motion_edits.export_options(options)
-        self.run_box.show_progress(0, len(self.results), f"Exporting to {options.path.name}…")
+        job = export_job(list(self.results), options, self.last_run.names)
+        if not self.jobs.start("export", job, self.run_box.progress.setValue, self._export_job_ended):
+            return False
         self._export_path = options.path
-        self.jobs.start("export", export_job(list(self.results), options, self.last_run.names), self.run_box.progress.setValue,
-                        self._export_job_ended)
+        self.run_box.show_progress(0, len(self.results), f"Exporting to {options.path.name}…")
         return True
 
     def _export_job_ended(self, outcome: str, message: str) -> None:

@@ -52,8 +52,7 @@ class ClipLoader(QObject):
 
     def load(self, path: Path) -> bool:
         """Start loading a clip and its sidecar; False (with a message) when that cannot start."""
-        if self._jobs.busy:
-            self._context.show_message("Wait until the current job has ended.")
+        if not self._jobs.may_start("load"):
             return False
         path = Path(path)
         sidecar = sidecar_path(path)

@@ -124,11 +124,12 @@ class Predictor(QObject):
         if not slots:
             self._context.show_message("Every frame holds all its landmarks: nothing to predict.")
             return False
+        if not self._jobs.start("predict", predict_job(checkpoint, self._context.app.device, frames, slots), self._item,
+                                self._job_ended):
+            return False
         self._predicted = {}
         self._box.predict_progress.setRange(0, 0)
         self._box.predict_progress.setValue(0)
-        self._jobs.start("predict", predict_job(checkpoint, self._context.app.device, frames, slots), self._item,
-                         self._job_ended)
         return True
 
     def _item(self, item: object) -> None:

@@ -48,7 +48,7 @@ class AnnotateTab(QWidget):
         self._settings = context.settings
         self._prompts = context.prompts
         self.session = AnnotationSession(saved_landmark_set(self._settings.text("annotate/landmarks")))
-        self.jobs = JobRunner("annotate", self)
+        self.jobs = JobRunner("annotate", context.jobs, self)
         self.jobs.changed.connect(self._update_controls)
         self._build()
         self.csv = CsvExchange(context, self.session, self.edit_box, self)
@@ -247,7 +247,7 @@ class AnnotateTab(QWidget):
 
     def predict(self) -> bool:
         """Predict the missing points of every frame in the background; False when it cannot start."""
-        return self.session.document is not None and not self.jobs.busy and self.predictor.start()
+        return self.session.document is not None and self.predictor.start()
 
     def cancel(self) -> None:
         if self.jobs.kind in ("predict", "track"):
@@ -255,7 +255,7 @@ class AnnotateTab(QWidget):
 
     def track(self, direction: str) -> bool:
         """Track this frame's points 'forward' | 'backward' | 'both' over the Track range in the background."""
-        return not self.jobs.busy and self.tracker.track(direction)
+        return self.tracker.track(direction)
 
     # ----------------------------------------------------------------------------------- descent
 

@@ -147,17 +147,17 @@ class Tracker(QObject):
             self._context.prompts.error(self.model_reason())
             return False
         try:
-            self._request = self._session.track_request(self._box.first_spin.value(), self._box.last_spin.value(), direction)
+            request = self._session.track_request(self._box.first_spin.value(), self._box.last_spin.value(), direction)
         except UserInputError as exc:
             self._context.show_message(str(exc))
             return False
-        self._found = {}
-        self._running_method = self.method
-        self._box.progress.setRange(0, len(self._request.steps))
-        self._box.progress.setValue(0)
         checkpoint = None if model is None else model.checkpoint_path
-        job = track_job(self.method, checkpoint, self._context.app.device, self._session.frames, self._request)
-        self._jobs.start("track", job, self._item, self._job_ended)
+        job = track_job(self.method, checkpoint, self._context.app.device, self._session.frames, request)
+        if not self._jobs.start("track", job, self._item, self._job_ended):
+            return False
+        self._request, self._found, self._running_method = request, {}, self.method
+        self._box.progress.setRange(0, len(request.steps))
+        self._box.progress.setValue(0)
         return True
 
     def delete_from_here(self) -> int:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QWidget
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
+from usanimator_app.gui.workers import JobGate
 
 
 @dataclass
@@ -28,12 +29,14 @@ class Launch:
 
 @dataclass
 class TabContext:
-    """What a tab gets from the window: settings, dialogs, the shared :class:`AppState` and status bar."""
+    """What a tab gets from the window: settings, dialogs, the shared :class:`AppState`, status bar
+    and the :class:`JobGate` that every tab's jobs go through."""
 
     settings: Settings
     prompts: Prompts
     app: AppState
     show_message: Callable[[str], None]  # a passing message in the status bar
+    jobs: JobGate
     show_tab: Callable[[QWidget], None] = lambda tab: None  # bring a tab to the front
     launch: Launch | None = None
 

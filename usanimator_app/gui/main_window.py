@@ -2,8 +2,9 @@
 
 Tabs come from factories (``default_tab_factories``): a tab is a QWidget built from a
 :class:`context.TabContext`; its ``windowTitle()`` is its tab label. Tabs share the model and the
-device through ``TabContext.app`` (a :class:`state.AppState`), which the status bar shows; they never
-look each other up. Optionally a tab has
+device through ``TabContext.app`` (a :class:`state.AppState`), which the status bar shows, and start
+their jobs through ``TabContext.jobs`` (a :class:`workers.JobGate`: one model job at a time in the
+window, a refusal said in the status bar); they never look each other up. Optionally a tab has
 ``menu_actions() -> {"File" | "View" | "Help": [QAction | None]}`` (None: a separator),
 ``shutdown()`` (called when the window closes) and a ``launch_done(int)`` signal.
 Adding a tab is one more entry in ``default_tab_factories``.
@@ -26,6 +27,7 @@ from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
 from usanimator_app.gui.study_tab import StudyTab
 from usanimator_app.gui.train_tab import TrainTab
+from usanimator_app.gui.workers import JobGate
 
 __all__ = ["Launch", "MainWindow", "default_tab_factories"]
 MENUS = ("File", "View", "Help")
@@ -63,7 +65,8 @@ class MainWindow(QMainWindow):
         self.app = AppState(device=(launch.device if launch else None) or settings.text("device", "auto"))
         self.app.model_changed.subscribe(self._show_state)
         self.app.device_changed.subscribe(lambda _device: self._show_state())
-        context = TabContext(settings, self.prompts, self.app, self.show_message, self.tabs.setCurrentWidget, launch)
+        context = TabContext(settings, self.prompts, self.app, self.show_message, JobGate(self.show_message),
+                             self.tabs.setCurrentWidget, launch)
         for factory in default_tab_factories() if tab_factories is None else tab_factories:
             tab = factory(context)
             self.tabs.addTab(tab, tab.windowTitle())

@@ -65,11 +65,11 @@ class ModelChoice(QObject):
         self._app.model_requests.subscribe(self._requested)
         self._show_device()
 
-    def load(self, path: Path | None) -> None:
-        """Load a checkpoint (None: the bundled model) in the background on the application's device."""
-        if self._jobs.busy:
-            self._context.show_message("Wait until the current job has ended.")
-            return
+    def load(self, path: Path | None) -> bool:
+        """Load a checkpoint (None: the bundled model) in the background on the application's device;
+        False (with a message) when that cannot start."""
+        if not self._jobs.may_start("model"):
+            return False
         if path is None:
             try:
                 path = default_model_path()
@@ -77,10 +77,11 @@ class ModelChoice(QObject):
                 log.info("no bundled model: %s", exc)
                 self._no_model("The bundled model is not installed. Choose a checkpoint file (.pt) with "
                                "Open… below or File ▸ Open model…", dialog=self._app.model is not None)
-                return
+                return False
+        self._jobs.start("model", load_model_job(Path(path), self._app.device), self._job_item, self._job_ended)
         self.panel.show_loading(Path(path))
         self._app.set_model_status(f"Loading model {Path(path).name}…")
-        self._jobs.start("model", load_model_job(Path(path), self._app.device), self._job_item, self._job_ended)
+        return True
 
     def set_enabled(self, idle: bool) -> None:
         """Choosing a model or device waits while a job runs; the card needs a model."""
@@ -162,10 +163,10 @@ class ModelChoice(QObject):
         self.panel.device_note.setText(device_status(self._app)[1])
 
     def _requested(self, path: Path) -> bool:
-        """Another tab asks for ``path`` (e.g. Train's "Use in Animate"): load it and show this tab."""
-        if self._jobs.busy:
+        """Another tab asks for ``path`` (e.g. Train's "Use in Animate"): load it and show this tab;
+        False (with a message) when the load cannot start."""
+        if not self.load(path):
             return False
-        self.load(path)
         self._context.show_tab(self._tab)
         return True
 

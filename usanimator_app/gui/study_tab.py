@@ -61,7 +61,7 @@ class StudyTab(QWidget):
         super().__init__(parent)
         self.setWindowTitle("Study")
         self._context, self._prompts, self._app = context, context.prompts, context.app
-        self.jobs = JobRunner("study", self)
+        self.jobs = JobRunner("study", context.jobs, self)
         self.study: Study | None = None
         self._rater = 0
         self._clip = 0
@@ -106,21 +106,21 @@ class StudyTab(QWidget):
         if problem is not None:
             self._prompts.error(problem)
             return False
-        self._pending = [StudyClip(p, "real") for p in plan.real] + [StudyClip(p, "synthetic") for p in plan.synthetic]
+        given = [StudyClip(p, "real") for p in plan.real] + [StudyClip(p, "synthetic") for p in plan.synthetic]
         if not plan.pairs:
-            return self._write_study()
+            return self._write_study(given)
+        if not self.jobs.start("make", make_clips_job(self._app.model, plan.pairs, plan.folder, plan.max_frames),
+                               self._clip_made, self._making_ended):
+            return False
+        self._pending = given
         self.setup.set_busy(True)
         self.setup.progress.setRange(0, len(plan.pairs))
         self.setup.progress.setValue(0)
         self.setup.progress_label.setText(f"Making {len(plan.pairs)} synthetic clips…")
-        self.jobs.start("make", make_clips_job(self._app.model, plan.pairs, plan.folder, plan.max_frames),
-                        self._clip_made, self._making_ended)
         return True
 
     def _plan_problem(self, plan: StudyPlan) -> str | None:
         """Why ``plan`` cannot become a study (None: it can)."""
-        if self.jobs.busy:
-            return "Busy: wait until the clips are made, or cancel."
         if plan.folder is None:
             return "Choose a study folder first."
         if (plan.folder / STUDY_FILE).exists():
@@ -144,13 +144,13 @@ class StudyTab(QWidget):
         if outcome == "failed":
             self._prompts.error(message)
         if outcome == "finished":
-            self._write_study()
+            self._write_study(self._pending)
         self.making_ended.emit(outcome)
 
-    def _write_study(self) -> bool:
+    def _write_study(self, clips: list[StudyClip]) -> bool:
         plan = self.setup.plan()
         try:
-            study = Study.create(plan.folder, self._pending, plan.raters, plan.seed, plan.max_frames)
+            study = Study.create(plan.folder, clips, plan.raters, plan.seed, plan.max_frames)
         except (UserInputError, OSError) as exc:
             self._prompts.error(str(exc))
             return False
@@ -163,7 +163,7 @@ class StudyTab(QWidget):
     def open_study(self, folder: Path | None = None) -> bool:
         """Open (resume) the study in ``folder`` (None: ask for it)."""
         folder = folder or self._prompts.folder("Open a study folder", self._context.settings.folder("study"))
-        if folder is None or self.jobs.busy:
+        if folder is None:
             return False
         try:
             study = Study.open(folder)
@@ -193,8 +193,7 @@ class StudyTab(QWidget):
         """Rater ``rater`` goes on with their first clip not yet rated; False when none is left."""
         if self.study is None:
             return False
-        if self.jobs.busy:
-            self._context.show_message("Busy: try again in a moment.")
+        if not self.jobs.may_start("load"):
             return False
         if self.study.next_clip(rater) is None:
             self._go_home(f"Rater {rater} has rated every clip.")

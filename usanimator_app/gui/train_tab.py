@@ -316,10 +316,7 @@ class TrainTab(QWidget):
         if not len(app.model_requests):
             self._context.show_message("There is no Animate tab to load the checkpoint in.")
             return False
-        if not app.request_model(Path(item.data(Qt.ItemDataRole.UserRole))):
-            self._context.show_message("The Animate tab is busy: try again when its job has ended.")
-            return False
-        return True
+        return app.request_model(Path(item.data(Qt.ItemDataRole.UserRole)))  # a refusal says why itself
 
     # ----------------------------------------------------------------------------------- controls
 

@@ -3,7 +3,9 @@
 A job is ``job(should_stop) -> Iterable``; each item it yields becomes ``Job.produced``. The
 worker checks the stop flag between items, so :meth:`Job.cancel` takes effect within one item
 (one animated frame). Exceptions become ``failed(message)`` with the traceback in the log file.
-:class:`JobRunner` runs a tab's jobs one at a time and reports how each ended.
+:class:`JobRunner` runs a tab's jobs one at a time and reports how each ended; the window's
+:class:`JobGate` decides whether a job may start: one per tab, and one that runs a model in the
+whole application.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from usanimator_app.core.errors import UserInputError
 
 JobFunction = Callable[[Callable[[], bool]], Iterable[object]]
 log = logging.getLogger(__name__)
+JOB_WORDS = {"model": "Loading a model…", "run": "Animating…", "export": "Exporting…", "predict": "Predicting landmarks…",
+             "track": "Tracking…", "make": "Making study clips…", "load": "Loading a clip…"}  # a job kind in words
+MODEL_JOBS = frozenset({"model", "run", "predict", "track", "make"})  # they run a model: one at a time in the application
 
 
 class Cancelled(Exception):
@@ -117,18 +122,48 @@ class Job(QObject):
         self.ended.emit()
 
 
-class JobRunner(QObject):
-    """A tab's jobs, one at a time: starts one, records how it ended, and once its thread has
-    stopped calls ``on_end(outcome, message)`` (outcome 'finished' | 'cancelled' | 'failed').
+class JobGate:
+    """The window's one say on whether a job may start: a tab runs one job at a time, and the
+    application one job that runs a model (two would share the same few cores). A refused job is
+    said in words through ``tell``."""
 
-    Each job keeps its own outcome and ``on_end``: a job started from the previous job's item
-    handler, before that thread has stopped, is not touched by the previous job's end."""
+    def __init__(self, tell: Callable[[str], None]):
+        self._tell = tell
+        self._running: dict[JobRunner, str] = {}  # runner -> the kind of its running job
+
+    def refusal(self, runner: JobRunner, kind: str) -> str:
+        """Why ``runner`` may not start a ``kind`` job now ('' when it may)."""
+        for other, running in self._running.items():
+            if other is runner or (kind in MODEL_JOBS and running in MODEL_JOBS):
+                return f"Another job is running ({JOB_WORDS.get(running, running)}): wait for it or stop it first."
+        return ""
+
+    def admit(self, runner: JobRunner, kind: str) -> bool:
+        """True when ``runner`` may start a ``kind`` job now; else the user is told why."""
+        refusal = self.refusal(runner, kind)
+        if refusal:
+            log.info("%s refused: %s", kind, refusal)
+            self._tell(refusal)
+        return not refusal
+
+    def started(self, runner: JobRunner, kind: str) -> None:
+        self._running[runner] = kind
+
+    def ended(self, runner: JobRunner) -> None:
+        self._running.pop(runner, None)
+
+
+class JobRunner(QObject):
+    """A tab's jobs, one at a time, as ``gate`` admits them: starts one, records how it ended, and
+    once its thread has stopped calls ``on_end(outcome, message)`` (outcome 'finished' |
+    'cancelled' | 'failed')."""
 
     changed = Signal()  # a job started or ended: the tab's controls follow
 
-    def __init__(self, prefix: str, parent: QObject | None = None):
+    def __init__(self, prefix: str, gate: JobGate, parent: QObject | None = None):
         super().__init__(parent)
         self._prefix = prefix
+        self._gate = gate
         self.job: Job | None = None
         self.kind = ""  # the running job's kind, '' when idle
 
@@ -136,10 +171,19 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self.job is not None
 
+    def may_start(self, kind: str) -> bool:
+        """True when a ``kind`` job may start now; else the user is told why (for a tab that
+        prepares before it starts)."""
+        return self._gate.admit(self, kind)
+
     def start(self, kind: str, function: JobFunction, on_item: Callable[[object], None],
-              on_end: Callable[[str, str], None]) -> None:
+              on_end: Callable[[str, str], None]) -> bool:
+        """Start a ``kind`` job; False when it may not start now (the user is told why)."""
+        if not self.may_start(kind):
+            return False
         job = Job(function, f"{self._prefix}-{kind}", self)
         self.job, self.kind = job, kind
+        self._gate.started(self, kind)
         ending = {"outcome": "", "message": ""}
         job.produced.connect(on_item)
         job.finished.connect(lambda: ending.update(outcome="finished"))
@@ -148,6 +192,7 @@ class JobRunner(QObject):
         job.ended.connect(lambda: self._ended(job, on_end, ending["outcome"], ending["message"]))
         self.changed.emit()
         job.start()
+        return True
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -160,8 +205,8 @@ class JobRunner(QObject):
             self.job.wait()
 
     def _ended(self, job: Job, on_end: Callable[[str, str], None], outcome: str, message: str) -> None:
-        if self.job is job:
-            self.job, self.kind = None, ""
+        self.job, self.kind = None, ""
+        self._gate.ended(self)
         job.deleteLater()
         on_end(outcome, message)
         self.changed.emit()
