@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.validation import DEFAULT_MAX_SIDE
 from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
 
 
@@ -33,7 +34,8 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
         default="native",
         help="native (the source's own resolution, capped by --max-side; default) | model (the model's size) | N (longest side in px)",
     )
-    parser.add_argument("--max-side", type=int, default=1024, help="longest side of native output in px (default 1024)")
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                        help=f"longest side of native output in px (default {DEFAULT_MAX_SIDE})")
     parser.add_argument(
         "--output-mode",
         default="default",

@@ -12,13 +12,13 @@ from usanimator_app.core.validation import (
     BATCH_RANGE,
     FPS_RANGE,
     GAIN_RANGE,
-    OUTPUT_SIDE_RANGE,
     export_target,
     finite_float,
     input_path,
     learning_rate,
     output_file,
     output_folder,
+    output_side,
     whole_number,
 )
 
@@ -36,9 +36,9 @@ def check_animate_args(args: argparse.Namespace) -> None:
     whole_number("--source-frame", args.source_frame, 0)
     if args.max_frames is not None:
         whole_number("--max-frames", args.max_frames, 1)
-    whole_number("--max-side", args.max_side, *OUTPUT_SIDE_RANGE)
+    output_side("--max-side", args.max_side)
     if args.output_size.isdigit():
-        whole_number("--output-size", int(args.output_size), *OUTPUT_SIDE_RANGE)
+        output_side("--output-size", int(args.output_size))
     if args.model is not None:
         input_path("--model", args.model)
 

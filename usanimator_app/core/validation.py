@@ -16,6 +16,7 @@ from usanimator_app.core.media import FPS_RANGE
 
 GAIN_RANGE = (0.0, 10.0)
 OUTPUT_SIDE_RANGE = (16, 8192)  # output size / longest side in px (engine.animator.OutputOptions)
+DEFAULT_MAX_SIDE = 1024  # native output's longest side unless asked otherwise (--max-side)
 BATCH_RANGE = (1, 4096)
 MAX_LEARNING_RATE = 1.0  # the learning rate is in (0, MAX_LEARNING_RATE]
 
@@ -51,6 +52,11 @@ def whole_number(name: str, value: int, low: int, high: int | None = None) -> in
         limit = f"at least {low}" if high is None else f"from {low} to {high}"
         raise UserInputError(f"{name} must be {limit}, not {value}")
     return value
+
+
+def output_side(name: str, value: int) -> int:
+    """An output size or longest output side in px: ``value`` if it is in ``OUTPUT_SIDE_RANGE``."""
+    return whole_number(name, value, *OUTPUT_SIDE_RANGE)
 
 
 def input_path(name: str, path: Path) -> Path:

@@ -28,13 +28,13 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import FrameGeometry
-from usanimator_app.core.validation import OUTPUT_SIDE_RANGE
+from usanimator_app.core.validation import DEFAULT_MAX_SIDE, output_side
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
-from usanimator_app.engine.render import DEFAULT_MAX_SIDE, NativeRenderer, output_geometry
+from usanimator_app.engine.render import NativeRenderer, output_geometry
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -74,11 +74,8 @@ class OutputOptions:
                 self.size = int(self.size)
             except (TypeError, ValueError):
                 raise UserInputError(f"output size must be native, model or a number of pixels, not {self.size!r}") from None
-            if not OUTPUT_SIDE_RANGE[0] <= self.size <= OUTPUT_SIDE_RANGE[1]:
-                raise UserInputError(f"output size {self.size} px is out of range ({OUTPUT_SIDE_RANGE[0]} ... {OUTPUT_SIDE_RANGE[1]})")
-        if not OUTPUT_SIDE_RANGE[0] <= int(self.max_side) <= OUTPUT_SIDE_RANGE[1]:
-            raise UserInputError(f"the longest output side {self.max_side} px is out of range "
-                                 f"({OUTPUT_SIDE_RANGE[0]} ... {OUTPUT_SIDE_RANGE[1]})")
+            output_side("the output size in px", self.size)
+        output_side("the longest output side in px", int(self.max_side))
 
 
 @dataclass

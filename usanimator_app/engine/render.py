@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from usanimator_app.core.preprocess import FrameGeometry
+from usanimator_app.core.validation import DEFAULT_MAX_SIDE
 from usanimator_app.nets.blocks import make_coordinate_grid, sample
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
-DEFAULT_MAX_SIDE = 1024
 
 
 def resize_deformation(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
