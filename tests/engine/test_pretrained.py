@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import content_hash
 from usanimator_app.engine import perceptual as P
 from usanimator_app.engine.pretrained import (PretrainedUnavailable, RestrictedUnpickler, load_numpy_pickle,
                                              load_safetensors, numpy_pickle_globals, package_file,
@@ -167,7 +168,7 @@ def test_vgg19_file_from_env(tmp_path, monkeypatch, suffix):
         save_safetensors_atomic(state, path)
     monkeypatch.setenv(P.VGG19_ENV, str(path))
     module, name = P.load_perceptual_backbone(cache=tmp_path / "cache")
-    assert name == f"ImageNet VGG19 ({path})"
+    assert name == f"ImageNet VGG19 (sha256:{content_hash(path)})"  # by content, not path
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
     x = torch.rand(1, 1, 32, 32)
     outputs = module(x)

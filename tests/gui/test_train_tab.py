@@ -13,13 +13,14 @@ import pytest
 from PySide6.QtWidgets import QWidget
 
 from usanimator_app.core.annotations import Annotations, save_annotations, save_split, sidecar_path
+from usanimator_app.core.identity import label
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.dataset import DataSource, parse_data_sources
 from usanimator_app.engine.pipeline import default_model_path
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.train_inputs import summarise_dataset
 from usanimator_app.gui.state import format_speed
-from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab
+from usanimator_app.gui.train_tab import DATASET_FILE_NAME, TrainTab, dataset_file
 
 
 def _png_clip(folder: Path, annotated: bool, frames: int = 4, seed: int = 0) -> None:
@@ -97,7 +98,8 @@ def test_folders_and_weights_become_a_dataset_file_and_init_is_the_bundled_model
 
     arguments = tab.train_arguments(resume=False)
     data = arguments[arguments.index("--data") + 1]
-    assert data == str(tmp_path / "run" / DATASET_FILE_NAME) and arguments.count("--data") == 1
+    assert data == str(dataset_file(tmp_path / "run")) and arguments.count("--data") == 1
+    assert Path(data).name == DATASET_FILE_NAME and tmp_path / "run" not in Path(data).parents  # the run folder names no folder
     assert parse_data_sources(data) == [DataSource(dataset.resolve(), 1.0), DataSource(other.resolve(), 2.5)]
     assert arguments[arguments.index("--init") + 1] == str(default_model_path())  # the default: fine-tune the bundled model
     assert not tab.run_settings.preset.isEnabled() and not tab.run_settings.size.isEnabled()  # they come from the checkpoint
@@ -148,7 +150,7 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     assert [p.name for p in tab.checkpoint_files()] == ["step_0000003.pt"] and tab.checkpoints.count() == 1
     assert not tab.start() and "already holds a run" in prompts.errors[-1]
 
-    assert load_model(tab.checkpoint_files()[0])[0].train.init_from == str(tiny_checkpoint)
+    assert load_model(tab.checkpoint_files()[0])[0].train.init_from == label(tiny_checkpoint)
 
     tab.run_settings.steps.setValue(500)  # resume towards 500 steps (without --init), then stop
     assert tab.resume()

@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--sample-every", type=int, default=100, help="save preview images every N steps (0: never)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vgg19", default=None, help="ImageNet VGG19 weights file for the perceptual loss")
+    parser.add_argument("--vgg19", default=None, help="ImageNet VGG19 weights file for the perceptual loss (again with --resume)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help=DEVICE_HELP)
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
     parser.add_argument(
@@ -117,7 +117,6 @@ def _train(args: argparse.Namespace, should_stop) -> int:
             checkpoint_every=args.checkpoint_every,
             sample_every=args.sample_every,
             seed=args.seed,
-            vgg19_weights=args.vgg19,
             **({"steps": args.steps} if args.steps else {}),
         )
         config.losses.warped_source_l1 = args.warped_source_l1
@@ -127,7 +126,7 @@ def _train(args: argparse.Namespace, should_stop) -> int:
     first_step = None
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun only rank 0 reports
     reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, init=args.init,
-                          steps=args.steps, should_stop=should_stop)
+                          steps=args.steps, vgg19=args.vgg19, should_stop=should_stop)
     for report in reports:
         if quiet:
             continue

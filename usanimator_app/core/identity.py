@@ -68,6 +68,12 @@ def identify(path: str | os.PathLike, role: str) -> dict:
     return identity
 
 
+def label(path: str | os.PathLike) -> str:
+    """One string naming a file by content: ``bundled:NAME`` for a bundled model, else ``sha256:HEX``."""
+    name = bundled_name(path)
+    return f"bundled:{name}" if name is not None else f"sha256:{content_hash(path)}"
+
+
 def short(identity: dict) -> str:
     """``source (sha256 9f2c1a0b…)``: how messages name an input."""
     return f"{identity['role']} ({identity.get('bundled') or 'sha256 ' + identity['sha256'][:12] + '…'})"

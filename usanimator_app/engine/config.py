@@ -84,8 +84,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     sample_every: int = 100
     seed: int = 0
-    vgg19_weights: str | None = None
-    init_from: str = ""  # checkpoint whose weights started the run (fine-tuning); "" = random init
+    init_from: str = ""  # core.identity.label of the checkpoint that started the run (fine-tuning); "" = random init
     perceptual_backbone: str = ""  # filled in by the trainer with what it actually used
 
 
@@ -105,7 +104,8 @@ class RunConfig:
             raise UserInputError(f"configuration version {data.get('version')!r} is not supported (expected {CONFIG_VERSION})")
         model = _build(ModelConfig, data.get("model", {}))
         model.landmark_names = tuple(model.landmark_names)
-        train = _build(TrainConfig, data.get("train", {}))
+        train_values = {k: v for k, v in data.get("train", {}).items() if k != "vgg19_weights"}  # a path older runs stored
+        train = _build(TrainConfig, train_values)
         train.adam_betas = tuple(train.adam_betas)
         train.scales = tuple(train.scales)
         return cls(model=model, losses=_build(LossWeights, data.get("losses", {})), train=train)

