@@ -244,6 +244,9 @@ def train_steps(
         train.steps,
         message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks ({dataset.summary()})",
     )
+    if dataset.skipped:
+        skipped = "; ".join(f"{path} ({why})" for path, why in dataset.skipped)
+        yield StepReport(start_step, train.steps, message=f"skipped {len(dataset.skipped)} files: {skipped}")
 
     # channels-last: measured 27% faster for the networks' forward + backward on the CPU here.
     model.to(torch_device).to(memory_format=torch.channels_last).train()
