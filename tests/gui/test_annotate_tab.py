@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -19,8 +18,7 @@ from usanimator_app.core.annotations import Annotations, load_annotations, save_
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.preprocess import fit_geometry
 from usanimator_app.engine.animator import Animator
-from usanimator_app.engine.device import choose_device
-from usanimator_app.gui import annotate_predict
+from usanimator_app.gui import annotate_model, annotate_predict
 from usanimator_app.gui.annotate_tab import AnnotateTab
 from tests.core.test_landmark_tracking import SHIFT, shifted_texture
 
@@ -58,8 +56,7 @@ def _animate_stub(checkpoint: Path | None):
         tab = QWidget()
         tab.setWindowTitle("Animate")
         if checkpoint is not None:
-            model = SimpleNamespace(checkpoint_path=checkpoint, device_choice=choose_device("cpu"))
-            context.app.set_model(model, f"Model: {checkpoint.name}")
+            context.app.set_model(Animator(checkpoint, device="cpu"), f"Model: {checkpoint.name}")
         return tab
 
     return factory
@@ -313,8 +310,9 @@ def test_track_forward_confirm_drag_delete_from_here_and_undo(open_tab, tmp_path
     assert not tab.track("forward") and not tab.busy  # no points on frame 5: nothing starts
 
 
-def test_model_motion_tracks_with_the_animate_tabs_model(open_tab, clip, qtbot, tiny_checkpoint):
+def test_model_motion_tracks_with_the_animate_tabs_model(open_tab, clip, qtbot, tiny_checkpoint, monkeypatch):
     tab = open_tab(clip, animate_model=tiny_checkpoint)
+    monkeypatch.setattr(annotate_model, "Animator", None)  # the application's model is used as it is, not loaded again
     box = tab.track_box
     assert box.method.model().item(1).isEnabled() and box.note.isHidden()
     box.method.setCurrentIndex(1)

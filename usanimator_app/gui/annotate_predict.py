@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 
 from usanimator_app.core.annotation_tools import prediction_slots
 from usanimator_app.core.annotations import LandmarkPoint
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.preprocess import fit_geometry
-from usanimator_app.engine.animator import Animator
 from usanimator_app.engine.pipeline import default_model_path
+from usanimator_app.gui.annotate_model import ClipJob, ClipModel
 from usanimator_app.gui.annotate_panels import EditBox
 from usanimator_app.gui.annotate_state import AnnotationSession
 from usanimator_app.gui.context import TabContext
@@ -31,25 +30,23 @@ class PredictedFrame:
     points: dict[str, tuple[float, float]]
 
 
-def predict_job(checkpoint: Path, device: str, frames: list[np.ndarray], slots: dict[int, list[str]]) -> JobFunction:
+def predict_job(model: ClipModel, frames: list[np.ndarray], slots: dict[int, list[str]]) -> JobFunction:
     """Yields the number of frames to predict, then a :class:`PredictedFrame` per frame.
 
-    Frames go to the model as the trainer sends them (``fit_geometry`` on frame 0, then
+    Frames go to the model as the trainer sends them (``ClipModel.load``'s geometry, then
     ``to_model``), and the landmarks come back through ``points_to_original``.
     """
 
     def job(should_stop: Callable[[], bool]) -> Iterator[object]:
-        animator = Animator(checkpoint, device=device)
-        names = animator.landmark_names
+        animator, geometry = model.load(frames[0])
+        names, name = animator.landmark_names, model.checkpoint.name
         if not names:
-            raise UserInputError(f"{checkpoint.name} has no anatomical landmark heads (preset fomm): "
-                                 "choose a p, pt or ptg model")
+            raise UserInputError(f"{name} has no anatomical landmark heads (preset fomm): choose a p, pt or ptg model")
         wanted = {frame: [n for n in slot if n in names] for frame, slot in slots.items()}
         wanted = {frame: slot for frame, slot in wanted.items() if slot}
         if not wanted:
-            raise UserInputError(f"{checkpoint.name} predicts {', '.join(names)}: none of them is missing on this clip")
+            raise UserInputError(f"{name} predicts {', '.join(names)}: none of them is missing on this clip")
         yield len(wanted)
-        geometry = fit_geometry(frames[0], size=animator.image_size, crop_borders=True)
         for frame, slot in wanted.items():
             if should_stop():
                 return
@@ -60,20 +57,14 @@ def predict_job(checkpoint: Path, device: str, frames: list[np.ndarray], slots: 
     return job
 
 
-class Predictor(QObject):
+class Predictor(ClipJob):
     """The model for Predict (shown in the Edit box), the prediction job on the tab's jobs, and the
     edit it makes on the session's clip when it finishes. ``ended(outcome)``: 'finished' | 'cancelled' | 'failed'.
     """
 
-    ended = Signal(str)
-
     def __init__(self, context: TabContext, jobs: JobRunner, box: EditBox, session: AnnotationSession,
                  parent: QObject | None = None):
-        super().__init__(parent)
-        self._context = context
-        self._jobs = jobs
-        self._box = box
-        self._session = session
+        super().__init__("predict", "Prediction", context, jobs, box, session, parent)
         self._predicted: dict[int, dict[str, tuple[float, float]]] = {}
         saved = context.settings.text("annotate/model")
         self._chosen: Path | None = Path(saved) if saved and Path(saved).is_file() else None
@@ -124,10 +115,8 @@ class Predictor(QObject):
         if not slots:
             self._context.show_message("Every frame holds all its landmarks: nothing to predict.")
             return False
-        if not self._jobs.start("predict", predict_job(checkpoint, self._context.app.device, frames, slots), self._item,
-                                self._job_ended):
+        if not self._start(predict_job(ClipModel.of(self._context.app, checkpoint), frames, slots)):
             return False
-        self._predicted = {}
         self._box.predict_progress.setRange(0, 0)
         self._box.predict_progress.setValue(0)
         return True
@@ -139,23 +128,18 @@ class Predictor(QObject):
         else:
             self._box.predict_progress.setRange(0, int(item))
 
-    def _job_ended(self, outcome: str, message: str) -> None:
-        predicted, self._predicted = self._predicted, {}
-        annotations = self._session.annotations
-        if outcome == "finished":
-            points = {
-                (frame, name): LandmarkPoint(x, y, "predicted")
-                for frame, found in predicted.items()
-                for name, (x, y) in found.items()
-                if (current := annotations.point(frame, name)) is None or current.origin == "predicted"
-            }
-            self._session.document.edit("Predict", points)
-            self._context.show_message(f"Predicted {len(points)} points on {len(predicted)} frames: "
-                                       "check them and Confirm (or drag) each frame.")
-        elif outcome == "cancelled":
-            self._context.show_message("Prediction cancelled; nothing changed.")
-        else:
-            self._context.prompts.error(message)
+    def _finish(self) -> str:
+        annotations, predicted = self._session.annotations, self._predicted
+        points = {
+            (frame, name): LandmarkPoint(x, y, "predicted")
+            for frame, found in predicted.items()
+            for name, (x, y) in found.items()
+            if (current := annotations.point(frame, name)) is None or current.origin == "predicted"
+        }
+        self._session.document.edit("Predict", points)
+        return f"Predicted {len(points)} points on {len(predicted)} frames: check them and Confirm (or drag) each frame."
+
+    def _clear(self) -> None:
+        self._predicted = {}
         self._box.predict_progress.setRange(0, 1)
         self._box.predict_progress.setValue(0)
-        self.ended.emit(outcome)

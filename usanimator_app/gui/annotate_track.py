@@ -4,11 +4,10 @@ from here on, progress) and the background job that carries a frame's points ove
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -24,9 +23,8 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.landmark_tracking import TrackRequest, optical_flow_step, track
-from usanimator_app.core.preprocess import fit_geometry
-from usanimator_app.engine.animator import Animator
 from usanimator_app.engine.landmark_tracking import model_motion_step
+from usanimator_app.gui.annotate_model import ClipJob, ClipModel
 from usanimator_app.gui.annotate_state import AnnotationSession
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.workers import JobFunction, JobRunner
@@ -34,15 +32,11 @@ from usanimator_app.gui.workers import JobFunction, JobRunner
 METHODS = {"optical_flow": "optical flow", "model": "model motion"}  # key -> words; the first is the default (measured better)
 
 
-def track_job(method: str, checkpoint: Path | None, device: str, frames: list[np.ndarray], request: TrackRequest) -> JobFunction:
-    """Yields (frame, (N, 2) points) per step of ``request``; 'model' loads ``checkpoint`` on ``device``."""
+def track_job(method: str, model: ClipModel | None, frames: list[np.ndarray], request: TrackRequest) -> JobFunction:
+    """Yields (frame, (N, 2) points) per step of ``request``; 'model' runs ``model``'s dense motion."""
 
     def job(should_stop: Callable[[], bool]) -> Iterator[object]:
-        if method == "model":
-            animator = Animator(checkpoint, device=device)
-            step = model_motion_step(animator, fit_geometry(frames[0], size=animator.image_size, crop_borders=True))
-        else:
-            step = optical_flow_step()
+        step = model_motion_step(*model.load(frames[0])) if method == "model" else optical_flow_step()
         yield from track(step, frames, request)
 
     return job
@@ -100,20 +94,14 @@ class TrackBox(QGroupBox):
             spin.setValue(value)
 
 
-class Tracker(QObject):
+class Tracker(ClipJob):
     """Track on the session's clip: the Track group's method (model motion only while the
     application has a model), the tracking job on the tab's jobs, and the edit it makes when it
     finishes. ``ended(outcome)``: 'finished' | 'cancelled' | 'failed'."""
 
-    ended = Signal(str)
-
     def __init__(self, context: TabContext, jobs: JobRunner, box: TrackBox, session: AnnotationSession,
                  parent: QObject | None = None):
-        super().__init__(parent)
-        self._context = context
-        self._jobs = jobs
-        self._box = box
-        self._session = session
+        super().__init__("track", "Tracking", context, jobs, box, session, parent)
         self._request: TrackRequest | None = None
         self._running_method = ""  # the method of the running job (the combo may change meanwhile)
         self._found: dict[int, np.ndarray] = {}
@@ -151,11 +139,10 @@ class Tracker(QObject):
         except UserInputError as exc:
             self._context.show_message(str(exc))
             return False
-        checkpoint = None if model is None else model.checkpoint_path
-        job = track_job(self.method, checkpoint, self._context.app.device, self._session.frames, request)
-        if not self._jobs.start("track", job, self._item, self._job_ended):
+        clip_model = None if model is None else ClipModel.of(self._context.app)
+        if not self._start(track_job(self.method, clip_model, self._session.frames, request)):
             return False
-        self._request, self._found, self._running_method = request, {}, self.method
+        self._request, self._running_method = request, self.method
         self._box.progress.setRange(0, len(request.steps))
         self._box.progress.setValue(0)
         return True
@@ -171,16 +158,12 @@ class Tracker(QObject):
         self._found[frame] = points
         self._box.progress.setValue(len(self._found))
 
-    def _job_ended(self, outcome: str, message: str) -> None:
-        found, request, self._found, self._request = self._found, self._request, {}, None
+    def _finish(self) -> str:
         method = METHODS[self._running_method]
-        if outcome == "finished":
-            count = self._session.add_tracked(request, found, method)
-            self._context.show_message(f"Tracked {count} points over {len(found)} frames ({method}): check them, "
-                                       "Confirm (or drag) each frame, Delete tracked from here on where they drift.")
-        elif outcome == "cancelled":
-            self._context.show_message("Tracking cancelled; nothing changed.")
-        else:
-            self._context.prompts.error(message)
+        count = self._session.add_tracked(self._request, self._found, method)
+        return (f"Tracked {count} points over {len(self._found)} frames ({method}): check them, "
+                "Confirm (or drag) each frame, Delete tracked from here on where they drift.")
+
+    def _clear(self) -> None:
+        self._found, self._request = {}, None
         self._box.progress.setValue(0)
-        self.ended.emit(outcome)
