@@ -229,13 +229,13 @@ def test_i3d_logits_reference_values(one_thread):
 
 
 def test_i3d_input_checks_and_clip_split():
-    from usanimator_app.evaluation.i3d import preprocess_clips, same_padding, split_clips
+    from usanimator_app.evaluation.i3d import frame_windows, preprocess_clips, same_padding
 
     x = preprocess_clips(np.full((1, 9, 20, 30), 255, dtype=np.uint8))
     assert x.shape == (1, 3, 9, 224, 224) and float(x.max()) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least 9 frames"):
         preprocess_clips(np.zeros((1, 8, 20, 30), dtype=np.uint8))
-    assert split_clips(np.zeros((35, 4, 5))).shape == (2, 16, 4, 5)
+    assert frame_windows(np.zeros((35, 4, 5))).shape == (2, 16, 4, 5)
     # TF SAME: 224 with k=7, s=2 -> total 5, 2 before / 3 after; 16 frames k=7 s=2 -> total 5 as well.
     assert same_padding((16, 224, 224), (7, 7, 7), (2, 2, 2)) == [2, 3, 2, 3, 2, 3]
     assert same_padding((8, 56, 56), (1, 3, 3), (1, 2, 2)) == [0, 1, 0, 1, 0, 0]

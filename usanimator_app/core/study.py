@@ -36,7 +36,7 @@ FORMAT_NAME = "usanimator-study"
 FORMAT_VERSION = 1
 STUDY_FILE = "study.json"
 CLIPS_FOLDER = "clips"
-KINDS = ("real", "synthetic")
+STUDY_CLIP_KINDS = ("real", "synthetic")
 SCORES = (1, 2, 3, 4, 5)
 ROWS = (("real", "Real"), ("synthetic", "Synthetic"), ("all", "All clips"))
 CAPTION_MATCH = 0.6  # normalised correlation above which a frame's top-left corner holds the caption
@@ -153,7 +153,7 @@ class Study:
         if (folder / STUDY_FILE).exists():
             raise UserInputError(f"{folder}: this folder already holds a study; open it to resume, or choose another")
         kinds = {clip.kind for clip in clips}
-        if kinds != set(KINDS):
+        if kinds != set(STUDY_CLIP_KINDS):
             raise UserInputError("a study needs at least one real and one synthetic clip")
         if raters < 1:
             raise UserInputError(f"a study needs at least one rater, not {raters}")
@@ -195,8 +195,8 @@ class Study:
         """Record one answer and save the study at once (atomically)."""
         if realism not in SCORES:
             raise ValueError(f"realism must be one of {SCORES}, not {realism!r}")
-        if guess not in (None, *KINDS):
-            raise ValueError(f"guess must be one of {KINDS} or None, not {guess!r}")
+        if guess not in (None, *STUDY_CLIP_KINDS):
+            raise ValueError(f"guess must be one of {STUDY_CLIP_KINDS} or None, not {guess!r}")
         if (rater, clip) in self.ratings:
             raise ValueError(f"rater {rater} has already rated clip {clip}")
         self.ratings[(rater, clip)] = Rating(rater, clip, realism, guess)
@@ -251,7 +251,7 @@ def _parse(path: Path, data: object) -> Study:
     for i, clip in enumerate(clips):
         if not isinstance(clip, dict) or not isinstance(clip.get("path"), str) or not clip["path"]:
             raise fail(f"clips[{i}].path", clip.get("path") if isinstance(clip, dict) else clip, "a file path")
-        if clip.get("kind") not in KINDS:
+        if clip.get("kind") not in STUDY_CLIP_KINDS:
             raise fail(f"clips[{i}].kind", clip.get("kind"), '"real" or "synthetic"')
         made = clip.get("made_from")
         if made is not None and not (isinstance(made, list) and len(made) == 2 and all(isinstance(m, str) for m in made)):
@@ -273,7 +273,7 @@ def _parse(path: Path, data: object) -> Study:
         rater = integer(f"ratings[{i}].rater", entry.get("rater"), 1, raters)
         clip = integer(f"ratings[{i}].clip", entry.get("clip"), 0, len(parsed) - 1)
         realism = integer(f"ratings[{i}].realism", entry.get("realism"), SCORES[0], SCORES[-1])
-        if entry.get("guess") not in (None, *KINDS):
+        if entry.get("guess") not in (None, *STUDY_CLIP_KINDS):
             raise fail(f"ratings[{i}].guess", entry.get("guess"), '"real", "synthetic" or null')
         if (rater, clip) in seen:
             raise fail(f"ratings[{i}]", entry, "one answer per rater and clip (this one repeats)")

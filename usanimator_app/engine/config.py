@@ -120,7 +120,7 @@ def _build(kind, values: dict):
 
 
 PRESETS = ("fomm", "p", "pt", "ptg")
-SIZES = {
+MODEL_SIZES = {
     "paper-256": dict(image_size=256),
     "cpu-128": dict(
         image_size=128,
@@ -160,9 +160,9 @@ def make_config(preset: str = "ptg", size: str = "paper-256", **train_overrides)
     """The run configuration of a preset at a size; ``train_overrides`` set TrainConfig fields."""
     if preset not in PRESETS:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if size not in SIZES:
-        raise UserInputError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    model = ModelConfig(**SIZES[size])
+    if size not in MODEL_SIZES:
+        raise UserInputError(f"unknown size {size!r}; choose one of {', '.join(MODEL_SIZES)}")
+    model = ModelConfig(**MODEL_SIZES[size])
     model.landmark_names = () if preset == "fomm" else DEFAULT_LANDMARKS
     model.dual_decoder = preset in ("pt", "ptg")
     model.use_gan = preset == "ptg"

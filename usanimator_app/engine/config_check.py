@@ -9,7 +9,7 @@ import dataclasses
 import math
 
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.engine.config import CONFIG_VERSION, SIZES, LossWeights, ModelConfig, TrainConfig
+from usanimator_app.engine.config import CONFIG_VERSION, MODEL_SIZES, LossWeights, ModelConfig, TrainConfig
 
 MAX_IMAGE_SIZE = 1024
 MAX_WIDTH = 4096  # channels, features, keypoints, blocks
@@ -75,10 +75,10 @@ def check_config_dict(data, source: str) -> None:
         if name in model and not 0 < model[name] <= 1:
             raise UserInputError(f"{source}: config field model.{name} is {model[name]}, expected above 0, at most 1")
     size_name = data.get("train", {}).get("size")
-    if size_name in SIZES:
-        preset = dataclasses.asdict(ModelConfig(**SIZES[size_name]))
+    if size_name in MODEL_SIZES:
+        preset = dataclasses.asdict(ModelConfig(**MODEL_SIZES[size_name]))
         for name, expected in preset.items():
-            if name in SIZES[size_name] and name in model and model[name] != expected:
+            if name in MODEL_SIZES[size_name] and name in model and model[name] != expected:
                 raise UserInputError(
                     f"{source}: the network sizes do not fit the config's size {size_name}: model.{name} is {model[name]}, "
                     f"expected {expected} (edited or damaged file)"

@@ -200,8 +200,8 @@ def preprocess_clips(clips_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     return frames.reshape(n, t, 1, INPUT_SIZE, INPUT_SIZE).permute(0, 2, 1, 3, 4).expand(-1, 3, -1, -1, -1)
 
 
-def split_clips(frames: np.ndarray, length: int = CLIP_LENGTH) -> np.ndarray:
-    """Consecutive non-overlapping clips of a video (T, H, W) -> (T // length, length, H, W); the tail is dropped."""
+def frame_windows(frames: np.ndarray, length: int = CLIP_LENGTH) -> np.ndarray:
+    """Consecutive non-overlapping windows of a video (T, H, W) -> (T // length, length, H, W); the tail is dropped."""
     frames = np.asarray(frames)
     count = frames.shape[0] // length
     return frames[: count * length].reshape(count, length, *frames.shape[1:])

@@ -161,11 +161,11 @@ class FeatureNets:
         return None if self.inception is None else inception_features(frames, self.inception, device=self.device)
 
     def fvd_features(self, videos: list[np.ndarray]) -> np.ndarray | None:
-        from usanimator_app.evaluation.i3d import i3d_features, split_clips as windows
+        from usanimator_app.evaluation.i3d import frame_windows, i3d_features
 
         if self.i3d is None:
             return None
-        clips = [w for v in videos for w in windows(np.asarray(v), FVD_CLIP_LENGTH)]
+        clips = [w for v in videos for w in frame_windows(np.asarray(v), FVD_CLIP_LENGTH)]
         return i3d_features(np.stack(clips), self.i3d, device=self.device) if clips else np.zeros((0, FVD_DIM))
 
 

@@ -26,7 +26,7 @@ from usanimator_app.core.validation import (
     typed_number,
     whole_number,
 )
-from usanimator_app.engine.config import PRESETS, SIZES
+from usanimator_app.engine.config import MODEL_SIZES, PRESETS
 from usanimator_app.gui.controls import DeviceBox
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
@@ -54,7 +54,7 @@ class RunSettings(QGroupBox):
         for name in PRESETS:
             self.preset.addItem(f"{name} — {PRESET_NOTES.get(name, '')}", name)
         self.size = QComboBox()
-        for name, values in SIZES.items():
+        for name, values in MODEL_SIZES.items():
             self.size.addItem(f"{name} ({values.get('image_size', 256)} px)", name)
         self.steps = QSpinBox()
         self.steps.setRange(1, 10_000_000)
