@@ -1,5 +1,6 @@
-"""The Annotate tab's panels: the Clip, Landmarks, Edit and Bladder-neck descent groups of its left
-column and the descent plot under the frame. They hold widgets only; the tab fills and wires them."""
+"""The Annotate tab's panels: the Clip, Landmarks, Edit, Track and Bladder-neck descent groups of
+its left column and the descent plot under the frame. They hold widgets only; the tab fills and
+wires them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -151,6 +153,56 @@ class EditBox(QGroupBox):
         layout.addLayout(grid)
         layout.addLayout(predict_row)
         layout.addLayout(model_row)
+
+
+class TrackBox(QGroupBox):
+    """Method, From / To frames, Track backward / both / forward, Delete tracked from here on, progress."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Track", parent)
+        self.method = QComboBox()
+        self.method.addItem("Optical flow (Lucas-Kanade)", "optical_flow")
+        self.method.addItem("Model motion (dense motion)", "model")
+        self.method.setToolTip("How points follow the image: OpenCV's pyramidal Lucas-Kanade optical flow "
+                               "(default, more accurate on the phantom) or the loaded model's dense motion")
+        self.first_spin, self.last_spin = QSpinBox(), QSpinBox()
+        self.first_spin.setToolTip("Backward tracking stops at this frame")
+        self.last_spin.setToolTip("Forward tracking stops at this frame (the last frame: to the end)")
+        self.backward_button = QPushButton("◀ Back")
+        self.both_button = QPushButton("Both")
+        self.forward_button = QPushButton("Forward ▶")
+        for button in (self.backward_button, self.both_button, self.forward_button):
+            button.setToolTip("Carry this frame's points over the range; they show as squares until "
+                              "confirmed (Confirm frame or a drag). Manual points met on the way are kept "
+                              "and tracking goes on from them.")
+        self.delete_button = QPushButton("Delete tracked from here on")
+        self.delete_button.setToolTip("Remove the chosen landmark's tracked points on this frame and every later one")
+        self.note = _hint("", "#c90")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.cancel_button = QPushButton("Cancel")
+        grid = QGridLayout()
+        grid.addWidget(self.method, 0, 0, 1, 4)
+        for column, widget in enumerate((QLabel("From"), self.first_spin, QLabel("to"), self.last_spin)):
+            grid.addWidget(widget, 1, column)
+        buttons = QHBoxLayout()
+        for button in (self.backward_button, self.both_button, self.forward_button):
+            buttons.addWidget(button)
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(self.delete_button)
+        layout.addWidget(self.note)
+        layout.addLayout(progress)
+
+    def set_clip(self, count: int) -> None:
+        """A clip of ``count`` frames: the range is the whole clip."""
+        for spin, value in ((self.first_spin, 0), (self.last_spin, count - 1)):
+            spin.setRange(0, count - 1)
+            spin.setValue(value)
 
 
 class DescentBox(QGroupBox):

@@ -21,11 +21,11 @@ from usanimator_app.core.annotation_tools import frame_states, parse_landmark_na
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.gui.annotate_csv import CsvExchange
 from usanimator_app.gui.annotate_load import ClipLoader, LoadedClip
-from usanimator_app.gui.annotate_panels import ClipBox, DescentBox, EditBox, LandmarkBox
+from usanimator_app.gui.annotate_panels import ClipBox, DescentBox, EditBox, LandmarkBox, TrackBox
 from usanimator_app.gui.annotate_player import FramePlayer
 from usanimator_app.gui.annotate_predict import Predictor
 from usanimator_app.gui.annotate_state import AnnotationSession, saved_landmark_set
-from usanimator_app.gui.annotate_track import Tracker, TrackBox
+from usanimator_app.gui.annotate_track import Tracker
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import MEDIA_FILTER
 from usanimator_app.gui.state import descent_notes

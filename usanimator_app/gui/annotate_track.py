@@ -1,6 +1,6 @@
-"""Track for the Annotate tab: the Track group (method, frame range, directions, Delete tracked
-from here on, progress) and the background job that carries a frame's points over the range with
-``core.landmark_tracking`` (optical flow) or ``engine.landmark_tracking`` (the model's motion)."""
+"""Track for the Annotate tab: what the Track group (``annotate_panels.TrackBox``) asks for, and the
+background job that carries a frame's points over the range with ``core.landmark_tracking``
+(optical flow) or ``engine.landmark_tracking`` (the model's motion)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import (
-    QComboBox,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.landmark_tracking import TrackRequest, optical_flow_step, track
 from usanimator_app.engine.landmark_tracking import model_motion_step
 from usanimator_app.gui.annotate_model import ClipJob, ClipModel
+from usanimator_app.gui.annotate_panels import TrackBox
 from usanimator_app.gui.annotate_state import AnnotationSession
 from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.workers import JobFunction, JobRunner
@@ -40,58 +29,6 @@ def track_job(method: str, model: ClipModel | None, frames: list[np.ndarray], re
         yield from track(step, frames, request)
 
     return job
-
-
-class TrackBox(QGroupBox):
-    """Method, From / To frames, Track backward / both / forward, Delete tracked from here on, progress."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__("Track", parent)
-        self.method = QComboBox()
-        self.method.addItem("Optical flow (Lucas-Kanade)", "optical_flow")
-        self.method.addItem("Model motion (dense motion)", "model")
-        self.method.setToolTip("How points follow the image: OpenCV's pyramidal Lucas-Kanade optical flow "
-                               "(default, more accurate on the phantom) or the loaded model's dense motion")
-        self.first_spin, self.last_spin = QSpinBox(), QSpinBox()
-        self.first_spin.setToolTip("Backward tracking stops at this frame")
-        self.last_spin.setToolTip("Forward tracking stops at this frame (the last frame: to the end)")
-        self.backward_button = QPushButton("◀ Back")
-        self.both_button = QPushButton("Both")
-        self.forward_button = QPushButton("Forward ▶")
-        for button in (self.backward_button, self.both_button, self.forward_button):
-            button.setToolTip("Carry this frame's points over the range; they show as squares until "
-                              "confirmed (Confirm frame or a drag). Manual points met on the way are kept "
-                              "and tracking goes on from them.")
-        self.delete_button = QPushButton("Delete tracked from here on")
-        self.delete_button.setToolTip("Remove the chosen landmark's tracked points on this frame and every later one")
-        self.note = QLabel("")
-        self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: #c90")
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m frames")
-        self.cancel_button = QPushButton("Cancel")
-        grid = QGridLayout()
-        grid.addWidget(self.method, 0, 0, 1, 4)
-        for column, widget in enumerate((QLabel("From"), self.first_spin, QLabel("to"), self.last_spin)):
-            grid.addWidget(widget, 1, column)
-        buttons = QHBoxLayout()
-        for button in (self.backward_button, self.both_button, self.forward_button):
-            buttons.addWidget(button)
-        progress = QHBoxLayout()
-        progress.addWidget(self.progress, 1)
-        progress.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(grid)
-        layout.addLayout(buttons)
-        layout.addWidget(self.delete_button)
-        layout.addWidget(self.note)
-        layout.addLayout(progress)
-
-    def set_clip(self, count: int) -> None:
-        """A clip of ``count`` frames: the range is the whole clip."""
-        for spin, value in ((self.first_spin, 0), (self.last_spin, count - 1)):
-            spin.setRange(0, count - 1)
-            spin.setValue(value)
 
 
 class Tracker(ClipJob):
