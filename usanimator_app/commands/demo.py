@@ -17,21 +17,24 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from usanimator_app.commands import animate
+    from usanimator_app.commands import animate, gui
     from usanimator_app.core.paths import resources_dir
 
     source = resources_dir() / "sample_source.png"
     driving = resources_dir() / "sample_driving.mp4"
-    parser = argparse.ArgumentParser()
-    animate.add_animation_arguments(parser)
-    animate_args = parser.parse_args(
-        ["--source", str(source), "--driving", str(driving), "--out", str(args.out), "--device", args.device,
-         "--layout", "side-by-side", "--overwrite"]
-    )
-    status = animate.run(animate_args)
+    status = animate.run(_parsed(animate.add_animation_arguments, [
+        "--source", str(source), "--driving", str(driving), "--out", str(args.out), "--device", args.device,
+        "--layout", "side-by-side", "--overwrite",
+    ]))
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if status == 0 and has_display and not args.no_gui:
-        from usanimator_app.cli import main
-
-        return main(["gui", "--source", str(source), "--driving", str(driving), "--device", args.device])
+        return gui.run(_parsed(gui.add_gui_arguments, ["--source", str(source), "--driving", str(driving),
+                                                       "--device", args.device]))
     return status
+
+
+def _parsed(add_arguments, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed with a command's own options (``add_arguments``), its defaults included."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)

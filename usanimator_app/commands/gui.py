@@ -18,6 +18,10 @@ from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("gui", help="open the desktop window (the default without a subcommand)")
+    add_gui_arguments(parser)
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, help="source frame to load: DICOM, PNG, JPEG, ... (or a clip)")
     parser.add_argument("--driving", type=Path, help="driving clip to load")
     parser.add_argument("--model", type=Path, help="checkpoint to load (default: the last used, else the bundled model)")
