@@ -1,11 +1,15 @@
 """PHI through the window: a multi-frame DICOM whose header names a patient (name, ID, birth date,
-institution, accession number) is animated and exported through the Export dialog as an MP4 and a
-PNG sequence; none of the identifiers appears in any file the app wrote (bytes searched: exports,
-settings with the recent-files list, the log), any file name, the window title or any text shown."""
+institution, accession number), named after her in a folder named after her, with a model beside
+it, is animated with edited motion and exported through the Export dialog as an MP4 and a PNG
+sequence. No identifier appears in any byte or name of what was written beside the exports (the
+clips, their settings files); none of the header's appears in any other file the app wrote (its
+settings with the recent-files list, the log: the user's own, which may name her files), the window
+title or any text shown."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,9 @@ from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QLineEd
 
 from usanimator_app.gui.app import LOGGER_NAME, configure_logging
 from usanimator_app.gui.export_dialog import ExportDialog
+from usanimator_app.gui.main_window import Launch
 
-from ..phi import IDENTIFIERS, leaks
+from ..phi import HEADER_FORMS, IDENTIFIERS, PATIENT_FILE, PATIENT_FOLDER, leaks, leaks_under
 from .conftest import textured_frame
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,28 +86,38 @@ def _shown_texts(window: QWidget) -> list[str]:
     return texts
 
 
-def test_patient_identifiers_reach_no_export_setting_log_or_window_text(app_log, ready_window, qtbot, drop_files,
-                                                                         tmp_path, settings_path):
-    clip = _identified_clip(tmp_path / "study.dcm")
+def test_patient_identifiers_reach_no_export_setting_log_or_window_text(app_log, open_window, qtbot, drop_files,
+                                                                         tmp_path, settings_path, tiny_checkpoint):
+    inputs = tmp_path / "inputs" / PATIENT_FOLDER
+    inputs.mkdir(parents=True)
+    clip = _identified_clip(inputs / f"{PATIENT_FILE}.dcm")
     assert all(value.encode() in clip.read_bytes() for value in IDENTIFIERS.values())  # the header carries them
-    tab = ready_window.tab("Animate")
+    model = shutil.copy(tiny_checkpoint, inputs / f"{PATIENT_FILE}_model.pt")
+    window = open_window(Launch(model=model, device="cpu"))
+    tab = window.tab("Animate")
+    qtbot.waitUntil(lambda: tab.animator is not None and not tab.busy, timeout=30000)
     drop_files(tab.source_panel, clip)
     drop_files(tab.driving_panel, clip)
     with qtbot.waitSignal(tab.run_ended, timeout=60000) as ended:
         assert tab.run()
     assert ended.args == ["finished"] and len(tab.results) == FRAMES
+    with qtbot.waitSignal(tab.run_ended, timeout=60000) as ended:
+        tab.motion_edits.scale.setValue(2.0)  # re-runs with the edited motion once the edits rest
+    assert ended.args == ["finished"]
     out = tmp_path / "exports"
     _export_through_the_dialog(tab, qtbot, "mp4", "side-by-side", out / "clip.mp4")
     _export_through_the_dialog(tab, qtbot, "png", "overlays", out / "frames")
-    ready_window.settings.sync()
+    window.settings.sync()
 
     assert (out / "clip.mp4").stat().st_size > 0 and len(list((out / "frames").glob("*.png"))) == FRAMES
-    assert any(path.endswith("study.dcm") for _, path in ready_window.settings.recent_files())
+    assert {p.name for p in out.glob("*.settings.json")} == {"clip.mp4.settings.json", "frames.settings.json"}
+    assert leaks_under(out) == {}
+    assert any(path.endswith(clip.name) for _, path in window.settings.recent_files())
     log = app_log.read_text(encoding="utf-8")
     assert "run finished" in log and "export finished" in log
-    written = [path for path in tmp_path.rglob("*") if path.is_file() and path != clip]
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and inputs not in path.parents and out not in path.parents]
     assert settings_path in written and app_log in written
     for path in written:
-        assert leaks(path.read_bytes()) == [], path
+        assert leaks(path.read_bytes(), HEADER_FORMS) == [], path
         assert leaks(str(path.relative_to(tmp_path))) == [], path
-    assert [text for text in _shown_texts(ready_window) if leaks(text)] == []
+    assert [text for text in _shown_texts(window) if leaks(text, HEADER_FORMS)] == []
