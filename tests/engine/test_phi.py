@@ -91,3 +91,17 @@ def test_the_settings_remake_the_export_from_files_found_by_hash_and_refuse_othe
     assert main(remake + ["--search", str(tmp_path / "empty"), "--out", str(tmp_path / "x.mp4")]) == 2
     assert "was not found by its content" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_run_folder_names_no_file_or_folder_of_the_user(tmp_path, tiny_dataset):
+    folder = tmp_path / PATIENT_FOLDER
+    folder.mkdir()
+    data = shutil.move(tiny_dataset, folder / f"{PATIENT_FILE}_clips")
+    config = make_config("ptg", "tiny")
+    init = save_checkpoint(folder / f"{PATIENT_FILE}_model.pt", config, AnimationModel(config.model), step=0)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--init", str(init), "--out", str(run), "--steps", "2", "--batch", "1",
+                 "--checkpoint-every", "2", "--sample-every", "1", "--device", "cpu"]) == 0
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "metrics.jsonl", "checkpoints", "samples"}
+    assert leaks_under(run) == {}  # the config, the metrics, the checkpoints' bytes, the previews
+    assert "init_from: sha256:" in (run / "config.yaml").read_text()
