@@ -5,6 +5,7 @@ model), Confirm and Delete tracked from here on, landmark sets, CSV and the desc
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -101,6 +102,20 @@ def _key(tab: AnnotateTab, key: Qt.Key) -> None:
     QTest.keyClick(tab.view, key)
 
 
+def _hold_model_load(monkeypatch) -> threading.Event:
+    """Make the next Predict / Track job wait in ``ClipModel.load`` until the returned event is set,
+    so that a test cancels it before it has done anything (no race with a tiny job)."""
+    release = threading.Event()
+    load = annotate_model.ClipModel.load
+
+    def held(self, first_frame):
+        assert release.wait(30), "the test never released the job"
+        return load(self, first_frame)
+
+    monkeypatch.setattr(annotate_model.ClipModel, "load", held)
+    return release
+
+
 def _saved(clip: Path) -> dict:
     """frame -> {landmark: (x, y, origin)} as the sidecar file holds them now."""
     data = json.loads(sidecar_path(clip).read_text())
@@ -163,7 +178,8 @@ def test_interpolation_fills_the_gaps_and_undo_removes_them(open_tab, clip):
     assert sorted(_saved(clip)) == [0, 4]
 
 
-def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, clip, qtbot, tiny_checkpoint, prompts):
+def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, clip, qtbot, tiny_checkpoint, prompts,
+                                                                     monkeypatch):
     tab = open_tab(clip)
     assert not tab.predict() and "No model for Predict" in prompts.errors[-1]  # no Animate model, none bundled
 
@@ -195,10 +211,12 @@ def test_predict_fills_missing_points_with_the_model_until_confirmed(open_tab, c
     assert _near(_saved(clip)[3]["bladder_neck"], x + 5, y, "manual")
     assert _saved(clip)[3]["symphysis_lower_edge"][2] == "predicted"
 
-    with qtbot.waitSignal(tab.predict_ended, timeout=60000) as ended:  # cancelled at once: nothing changes
+    release = _hold_model_load(monkeypatch)
+    with qtbot.waitSignal(tab.predict_ended, timeout=60000) as ended:  # cancelled before it predicts: nothing changes
         before = sidecar_path(clip).read_text()
         assert tab.predict()
         tab.cancel()
+        release.set()
     assert ended.args == ["cancelled"] and sidecar_path(clip).read_text() == before
 
 
@@ -326,8 +344,10 @@ def test_model_motion_tracks_with_the_animate_tabs_model(open_tab, clip, qtbot, 
     assert all(saved[f]["symphysis_lower_edge"][2] == "tracked" for f in (0, 1, 2, 4, 5))
     assert tab.session.document.undo_text == "Track symphysis lower edge from frame 3 (model motion)"
 
-    with qtbot.waitSignal(tab.track_ended, timeout=60000) as ended:  # cancelled at once: nothing changes
+    release = _hold_model_load(monkeypatch)
+    with qtbot.waitSignal(tab.track_ended, timeout=60000) as ended:  # cancelled before it tracks: nothing changes
         before = sidecar_path(clip).read_text()
         assert tab.track("forward")
         tab.cancel()
+        release.set()
     assert ended.args == ["cancelled"] and sidecar_path(clip).read_text() == before
