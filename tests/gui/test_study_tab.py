@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QAbstractButton, QLabel
 from tests.gui.conftest import textured_frame
 from usanimator_app.core.compose import CAPTION, compose_frame
 from usanimator_app.core.export import write_png_sequence
+from usanimator_app.core.identity import label
 from usanimator_app.core.study import STUDY_FILE, has_caption, read_clip
 from usanimator_app.engine.animator import Animator
 from usanimator_app.gui.study_tab import StudyTab
@@ -84,6 +85,7 @@ def test_a_scripted_blind_session_gives_the_table(study_tab, qtbot, clips, tiny_
     assert kinds == ["real", "real", "synthetic", "synthetic"] and study.seed == 11
     made = folder / "clips" / "clip_001.npz"
     assert study.clips[3].path == Path("clips/clip_001.npz") and made.is_file()
+    assert study.clips[3].made_from == (label(clips["source"]), label(clips["driving"]))  # by content, not name
     frames, _fps = read_clip(made)
     assert frames.shape == (4, 100, 120) and not has_caption(frames[0])  # the source's size, no caption
 
@@ -121,6 +123,8 @@ def test_a_scripted_blind_session_gives_the_table(study_tab, qtbot, clips, tiny_
     assert "| Synthetic | 2.00 | 3.50 | 2.75 |" in (folder / "results.md").read_text()
     assert "correct_guess_rate,all,all,7,0.8571,0.4869,0.9743" in (folder / "results.csv").read_text()
     assert QImage(str(folder / "results.png")).width() == 640
+    for path in paths:  # the results name no clip
+        assert not any(clip.stem.encode() in path.read_bytes() for clip in clips.values()), path
 
 
 def test_clips_dropped_on_a_list_are_added_once_each(study_tab, clips, drop_files):

@@ -6,7 +6,7 @@ each answer) and, in ``clips/``, the synthetic clips the app made for it (uncapt
 
     {"format": "usanimator-study", "version": 1, "seed": 7, "raters": 2, "max_frames": 48,
      "clips": [{"path": "/data/real_1.mp4", "kind": "real"},
-               {"path": "clips/clip_001.npz", "kind": "synthetic", "made_from": ["s.png", "d.mp4"]}],
+               {"path": "clips/clip_001.npz", "kind": "synthetic", "made_from": ["sha256:9f2c...", "sha256:41ab..."]}],
      "orders": [[1, 0], [0, 1]],                       # per rater: the clips in playing order
      "ratings": [{"rater": 1, "clip": 1, "realism": 4, "guess": "synthetic"}]}
 
@@ -48,7 +48,7 @@ class StudyClip:
 
     path: Path
     kind: str
-    made_from: tuple[str, str] | None = None  # (source, driving) file names
+    made_from: tuple[str, str] | None = None  # (source, driving) by content (core.identity.label), never by name
 
 
 @dataclass(frozen=True)

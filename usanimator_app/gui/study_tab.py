@@ -18,6 +18,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import label
 from usanimator_app.core.media import open_media
 from usanimator_app.core.study import CLIPS_FOLDER, STUDY_FILE, Study, StudyClip, check_uncaptioned, read_clip, write_study_clip
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
@@ -46,7 +47,7 @@ def make_clips_job(animator: Animator, pairs: list[tuple[Path, Path]], folder: P
                 raise Cancelled()
             relative = Path(CLIPS_FOLDER) / f"clip_{number:03d}.npz"
             write_study_clip(folder / relative, np.stack(frames), media.info.fps)
-            yield StudyClip(relative, "synthetic", (source.name, driving.name))
+            yield StudyClip(relative, "synthetic", (label(source), label(driving)))  # by content: a name may name the patient
 
     return job
 
