@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 
 from usanimator_app.gui.annotation_editor import STATE_COLOURS
-from usanimator_app.gui.widgets import display_name, landmark_colour
+from usanimator_app.gui.widgets import display_name, landmark_colour, row
 
 
 def timeline_legend() -> QLabel:
@@ -85,14 +85,11 @@ class LandmarkBox(QGroupBox):
         self.names_edit = QLineEdit()
         self.names_edit.setToolTip("The landmark set of this clip, separated by commas; also used for new clips")
         self.names_apply = QPushButton("Set")
-        names_row = QHBoxLayout()
-        names_row.addWidget(self.names_edit, 1)
-        names_row.addWidget(self.names_apply)
         layout = QVBoxLayout(self)
         layout.addWidget(self.landmark_list)
         layout.addWidget(_hint("Click the frame to place the chosen landmark, drag a point to move it. "
                                "Keys: 1–9 choose, ←/→ frame, PgUp/PgDn ±10, Home/End, Delete, Space plays."))
-        layout.addLayout(names_row)
+        layout.addLayout(row(self.names_edit, self.names_apply))
 
     def show_names(self, names: list[str], chosen: int) -> None:
         """List ``names`` with row ``chosen`` current (no row-changed signal) and put them in the line."""
@@ -143,16 +140,10 @@ class EditBox(QGroupBox):
                    self.interpolate_button, self.predict_button, self.import_button, self.export_button)
         for index, button in enumerate(buttons):
             grid.addWidget(button, index // 2, index % 2)
-        predict_row = QHBoxLayout()
-        predict_row.addWidget(self.predict_progress, 1)
-        predict_row.addWidget(self.cancel_button)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_label, 1)
-        model_row.addWidget(self.model_button)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
-        layout.addLayout(predict_row)
-        layout.addLayout(model_row)
+        layout.addLayout(row(self.predict_progress, self.cancel_button))
+        layout.addLayout(row(self.model_label, self.model_button))
 
 
 class TrackBox(QGroupBox):
@@ -188,15 +179,12 @@ class TrackBox(QGroupBox):
         buttons = QHBoxLayout()
         for button in (self.backward_button, self.both_button, self.forward_button):
             buttons.addWidget(button)
-        progress = QHBoxLayout()
-        progress.addWidget(self.progress, 1)
-        progress.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(buttons)
         layout.addWidget(self.delete_button)
         layout.addWidget(self.note)
-        layout.addLayout(progress)
+        layout.addLayout(row(self.progress, self.cancel_button))
 
     def set_clip(self, count: int) -> None:
         """A clip of ``count`` frames: the range is the whole clip."""
@@ -215,11 +203,11 @@ class DescentBox(QGroupBox):
         self.descent_label = QLabel("")
         self.descent_label.setWordWrap(True)
         self.descent_note = _hint("", "#c90")
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Rest frame"))
-        row.addWidget(self.rest_spin, 1)
+        rest_row = QHBoxLayout()
+        rest_row.addWidget(QLabel("Rest frame"))
+        rest_row.addWidget(self.rest_spin, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(row)
+        layout.addLayout(rest_row)
         layout.addWidget(self.descent_label)
         layout.addWidget(self.descent_note)
 

@@ -29,7 +29,7 @@ from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_LABELS, choose_d
 from usanimator_app.engine.pipeline import MANIFEST_NAME
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
-from usanimator_app.gui.widgets import display_name
+from usanimator_app.gui.widgets import display_name, row
 
 MODEL_CARD_NAME = "MODEL_CARD.md"
 
@@ -184,13 +184,10 @@ class MotionControls(QGroupBox):
         self.max_frames.setRange(0, 100000)
         self.max_frames.setSpecialValueText("All")
         self.max_frames.setToolTip("Animate at most this many driving frames (All: the whole clip)")
-        reference_row = QHBoxLayout()
-        reference_row.addWidget(self.reference, 1)
-        reference_row.addWidget(self.reference_index)
         form = QFormLayout(self)
         form.addRow("Mode", self.mode)
         form.addRow("", self.adapt_scale)
-        form.addRow("Reference", reference_row)
+        form.addRow("Reference", row(self.reference, self.reference_index))
         form.addRow("Motion gain", self.gain)
         form.addRow("Max frames", self.max_frames)
         self.mode.currentIndexChanged.connect(self._update_enabled)

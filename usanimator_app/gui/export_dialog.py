@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -37,7 +36,7 @@ from usanimator_app.engine.animator import FrameResult
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import DEFAULT_FPS
-from usanimator_app.gui.widgets import display_name
+from usanimator_app.gui.widgets import display_name, row
 from usanimator_app.gui.workers import Cancelled, JobFunction
 
 KINDS = (("mp4", "MP4 video (H.264)"), ("png", "PNG sequence (lossless)"))
@@ -133,9 +132,6 @@ class ExportDialog(QDialog):
         self.path.setMinimumWidth(420)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
-        target = QHBoxLayout()
-        target.addWidget(self.path, 1)
-        target.addWidget(browse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
@@ -146,7 +142,7 @@ class ExportDialog(QDialog):
         form.addRow("Size", self.size_note)
         form.addRow("Frames per second", self.fps)
         form.addRow("", self.caption)
-        form.addRow("Save to", target)
+        form.addRow("Save to", row(self.path, browse))
         form.addRow(buttons)
         _select(self.kind, settings.text("export/kind", "mp4"))
         _select(self.layout_choice, settings.text("export/layout", "output"))

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QSpinBox, QWidget
 
 from usanimator_app.core.validation import OUTPUT_SIDE_RANGE
 from usanimator_app.engine.animator import OutputOptions
 from usanimator_app.engine.render import DEFAULT_MAX_SIDE
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.widgets import row
 
 SIZES = (("native", "Native"), ("model", "Model size"), ("custom", "Custom"))
 MODES = (("default", "Default"), ("generated", "Generated (paper)"), ("content", "Content"))
@@ -32,11 +33,8 @@ class OutputControls(QGroupBox):
         self.mode.setToolTip("Default: the source's own pixels moved by the predicted motion, the generated frame\n"
                              "filling what the source cannot show. Generated: the paper's generated frame.\n"
                              "Content: the content decoder's image.")
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.size, 1)
-        size_row.addWidget(self.custom)
         form = QFormLayout(self)
-        form.addRow("Size", size_row)
+        form.addRow("Size", row(self.size, self.custom))
         form.addRow("Max side", self.max_side)
         form.addRow("Mode", self.mode)
         self.size.currentIndexChanged.connect(self._update_enabled)

@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.atomic import atomic_path, write_text_atomic
 from usanimator_app.core.study import ROWS, SCORES, StudyResults
+from usanimator_app.gui.widgets import row
 
 BAR_COLOURS = {"real": QColor(70, 130, 200), "synthetic": QColor(230, 140, 40)}
 RESULT_FILES = ("results.csv", "results.md", "results.png")
@@ -95,17 +95,13 @@ class ResultsView(QWidget):
         save, back = QPushButton("Save CSV, Markdown and chart"), QPushButton("Back")
         save.clicked.connect(self.save_requested)
         back.clicked.connect(self.back_requested)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.saved, 1)
-        buttons.addWidget(save)
-        buttons.addWidget(back)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Mean realism</b> (1 artificial … 5 real), per rater and clip type"))
         layout.addWidget(self.table)
         layout.addWidget(self.counts)
         layout.addWidget(self.guesses)
         layout.addWidget(self.chart, 1)
-        layout.addLayout(buttons)
+        layout.addLayout(row(self.saved, save, back))
 
     def show_results(self, results: StudyResults) -> None:
         columns = [f"Rater {r}" for r in range(1, results.raters + 1)] + ["Average"]

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from usanimator_app.core.study import Study
 from usanimator_app.gui.prompts import MEDIA_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
-from usanimator_app.gui.widgets import FileDrops
+from usanimator_app.gui.widgets import FileDrops, row
 
 
 @dataclass
@@ -124,9 +124,6 @@ class StudySetup(QWidget):
         self.folder.setPlaceholderText("an empty folder for study.json, the made clips and the results")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self._choose_folder)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder, 1)
-        folder_row.addWidget(choose)
         self.create_button = QPushButton("Create study")
         self.open_button = QPushButton("Open study…")
         self.cancel_button = QPushButton("Cancel")
@@ -140,7 +137,7 @@ class StudySetup(QWidget):
         form.addRow("Raters", self.raters)
         form.addRow("Seed (shuffling)", self.seed)
         form.addRow("Frames per clip", self.max_frames)
-        form.addRow("Study folder", folder_row)
+        form.addRow("Study folder", row(self.folder, choose))
         buttons = QHBoxLayout()
         for button in (self.create_button, self.cancel_button, self.open_button):
             buttons.addWidget(button)
@@ -210,19 +207,19 @@ class StudyHome(QWidget):
         self.start_button.clicked.connect(lambda: self.start_requested.emit(self.rater.value()))
         self.results_button.clicked.connect(self.results_requested)
         close.clicked.connect(self.close_requested)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Rater"))
-        row.addWidget(self.rater)
-        row.addWidget(self.start_button)
-        row.addStretch(1)
-        row.addWidget(self.results_button)
-        row.addWidget(close)
+        rater_row = QHBoxLayout()
+        rater_row.addWidget(QLabel("Rater"))
+        rater_row.addWidget(self.rater)
+        rater_row.addWidget(self.start_button)
+        rater_row.addStretch(1)
+        rater_row.addWidget(self.results_button)
+        rater_row.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addStretch(1)
         layout.addWidget(self.message, 0, Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(1)
-        layout.addLayout(row)
+        layout.addLayout(rater_row)
 
     def show_study(self, study: Study, message: str = "") -> None:
         """The study's facts (no clip names or kinds: raters see this page) and who rates next."""

@@ -32,6 +32,7 @@ from usanimator_app.engine.dataset import find_clips
 from usanimator_app.engine.pipeline import default_model_path
 from usanimator_app.gui.prompts import MODEL_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
+from usanimator_app.gui.widgets import row
 
 FINE_TUNE_CHOICES = (("bundled", "The bundled model"), ("scratch", "From scratch (random weights)"),
                      ("file", "A checkpoint file"))
@@ -252,14 +253,10 @@ class FineTuneChoice(QWidget):
             self._bundled = None
             self.choice.model().item(0).setEnabled(False)
             self.choice.setItemText(0, "The bundled model (not installed)")
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.path, 1)
-        row.addWidget(self.browse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.choice)
-        layout.addLayout(row)
+        layout.addLayout(row(self.path, self.browse))
         key = settings.text("train/init", "bundled")
         if key not in dict(FINE_TUNE_CHOICES) or (key == "bundled" and self._bundled is None):
             key = "scratch"

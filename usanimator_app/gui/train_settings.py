@@ -32,6 +32,7 @@ from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
 from usanimator_app.gui.train_inputs import FineTuneChoice
+from usanimator_app.gui.widgets import row
 
 PRESET_NOTES = {
     "fomm": "keypoints only (FOMM)",
@@ -76,9 +77,6 @@ class RunSettings(QGroupBox):
         self.run_edit = QLineEdit()
         self.run_edit.setPlaceholderText("Folder for checkpoints, metrics and samples")
         self.run_button = QPushButton("Choose…")
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_edit, 1)
-        run_row.addWidget(self.run_button)
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop after the current step; a checkpoint is saved")
@@ -96,7 +94,7 @@ class RunSettings(QGroupBox):
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Device", self.device)
         form.addRow("Previews every", self.sample_every)
-        form.addRow("Run folder", run_row)
+        form.addRow("Run folder", row(self.run_edit, self.run_button))
         form.addRow(buttons)
 
     def restore(self, settings: Settings) -> None:

@@ -45,6 +45,15 @@ def to_qimage(frame: np.ndarray) -> QImage:
     return QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
+def row(first: QWidget, *rest: QWidget) -> QHBoxLayout:
+    """A row of widgets in which ``first`` takes the room the others leave."""
+    layout = QHBoxLayout()
+    layout.addWidget(first, 1)
+    for widget in rest:
+        layout.addWidget(widget)
+    return layout
+
+
 def describe_media(info: MediaInfo) -> str:
     """The facts of an opened file in one or two short lines."""
     kind = {"dicom": "DICOM", "video": "video", "image": "image", "image_folder": "image folder"}.get(info.kind, info.kind)
