@@ -66,43 +66,39 @@ class Inputs(QObject):
 
     def load_source(self, path: Path) -> bool:
         """Open a source file (any frame of it can be chosen); an unreadable file gives a dialog."""
-        opened = self._open_media(Path(path), "source")
-        if opened is None:
-            return False
-        self.source, self.source_frame = opened
-        self.source_panel.show_media(Path(path), self.source.info, self.source_frame)
-        self.changed.emit()
-        return True
+        return self._open(Path(path), "source")
 
     def load_driving(self, path: Path) -> bool:
         """Open a driving clip; an unreadable file gives a dialog."""
-        opened = self._open_media(Path(path), "driving")
-        if opened is None:
-            return False
-        self.driving, self.driving_frame = opened
-        self.driving_panel.show_media(Path(path), self.driving.info, self.driving_frame)
-        self.changed.emit()
-        return True
+        return self._open(Path(path), "driving")
 
     def open_sample(self) -> bool:
         """Load the bundled sample source frame and driving clip in one step."""
         folder = resources_dir()
         return self.load_source(folder / SAMPLE_SOURCE) and self.load_driving(folder / SAMPLE_DRIVING)
 
-    def _open_media(self, path: Path, role: str) -> tuple[MediaSource, np.ndarray] | None:
+    def _open(self, path: Path, role: str) -> bool:
+        """Open ``path`` as the 'source' | 'driving' input and show it in its panel; False (with a
+        message) when it cannot be opened now."""
         if self.locked:
             self._context.show_message("Wait until the run or export has ended.")
-            return None
+            return False
         try:
             media = open_media(path)
             frame = media.read_frame(0)
         except UserInputError as exc:
             self._context.prompts.error(str(exc))
-            return None
+            return False
         self._settings.add_recent_file(role, path)
         self._settings.set_folder(role, path)
         self._context.show_message(f"Opened {path.name}")
-        return media, frame
+        if role == "source":
+            self.source, self.source_frame, panel = media, frame, self.source_panel
+        else:
+            self.driving, self.driving_frame, panel = media, frame, self.driving_panel
+        panel.show_media(path, media.info, frame)
+        self.changed.emit()
+        return True
 
     def _source_frame_changed(self, index: int) -> None:
         if self.source is None:
