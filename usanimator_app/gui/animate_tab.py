@@ -28,7 +28,7 @@ from usanimator_app.core.media import open_media
 from usanimator_app.engine.animator import Animator, FrameResult, MotionOptions, OutputOptions
 from usanimator_app.engine.pipeline import DrivingFrames, load_source_frame
 from usanimator_app.gui.animate_inputs import Inputs
-from usanimator_app.gui.context import Launch, TabContext
+from usanimator_app.gui.context import Launch, Tab, TabContext
 from usanimator_app.gui.controls import ModelPanel, MotionControls, RunBox
 from usanimator_app.gui.export_dialog import (
     ExportDialog,
@@ -87,7 +87,7 @@ def animation_job(
     return job
 
 
-class AnimateTab(QWidget):
+class AnimateTab(Tab):
     """Source + driving + model -> animation, shown live, played back and exported."""
 
     model_ready = Signal(bool)  # after each model load attempt: True when a model is usable
@@ -96,12 +96,7 @@ class AnimateTab(QWidget):
     launch_done = Signal(int)  # the command line's --run / --export are done: 0 when they worked
 
     def __init__(self, context: TabContext, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Animate")
-        self._context = context
-        self._settings = context.settings
-        self._prompts = context.prompts
-        self._app = context.app
+        super().__init__("Animate", context, parent)
         self.last_run = AnimationRun()
         self.jobs = JobRunner("animate", context.jobs, self)
         self.jobs.changed.connect(self._update_controls)

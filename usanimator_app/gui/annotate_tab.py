@@ -26,14 +26,14 @@ from usanimator_app.gui.annotate_player import FramePlayer
 from usanimator_app.gui.annotate_predict import Predictor
 from usanimator_app.gui.annotate_state import AnnotationSession, saved_landmark_set
 from usanimator_app.gui.annotate_track import Tracker
-from usanimator_app.gui.context import TabContext
+from usanimator_app.gui.context import Tab, TabContext
 from usanimator_app.gui.prompts import MEDIA_FILTER
 from usanimator_app.gui.state import descent_notes
 from usanimator_app.gui.widgets import FileDrops, describe_media
 from usanimator_app.gui.workers import JobRunner
 
 
-class AnnotateTab(QWidget):
+class AnnotateTab(Tab):
     """Landmarks on a clip: place, drag, delete, undo; interpolate, predict or track; descent plot."""
 
     clip_loaded = Signal(bool)  # after each load attempt
@@ -41,12 +41,8 @@ class AnnotateTab(QWidget):
     track_ended = Signal(str)  # 'finished' | 'cancelled' | 'failed'
 
     def __init__(self, context: TabContext, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Annotate")
+        super().__init__("Annotate", context, parent)
         FileDrops(self).dropped.connect(lambda files: self.load_clip(files[0]))
-        self._context = context
-        self._settings = context.settings
-        self._prompts = context.prompts
         self.session = AnnotationSession(saved_landmark_set(self._settings.text("annotate/landmarks")))
         self.jobs = JobRunner("annotate", context.jobs, self)
         self.jobs.changed.connect(self._update_controls)

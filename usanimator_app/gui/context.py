@@ -1,4 +1,5 @@
-"""What a tab gets from the window (:class:`TabContext`) and what the command line asked for (:class:`Launch`)."""
+"""What a tab gets from the window (:class:`TabContext`), the base of the tabs (:class:`Tab`) and what
+the command line asked for (:class:`Launch`)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,14 @@ class TabContext:
 
 
 TabFactory = Callable[[TabContext], QWidget]
+
+
+class Tab(QWidget):
+    """A tab of the window: titled ``title`` (its tab label), with the window's ``_context`` and,
+    for short, its ``_settings``, ``_prompts`` and ``_app``."""
+
+    def __init__(self, title: str, context: TabContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._context = context
+        self._settings, self._prompts, self._app = context.settings, context.prompts, context.app

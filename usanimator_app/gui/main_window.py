@@ -1,7 +1,7 @@
 """The main window: menus, a status bar that always names the active device, and the tabs.
 
-Tabs come from factories (``default_tab_factories``): a tab is a QWidget built from a
-:class:`context.TabContext`; its ``windowTitle()`` is its tab label. Tabs share the model and the
+Tabs come from factories (``default_tab_factories``): a tab is a QWidget (a :class:`context.Tab`)
+built from a :class:`context.TabContext`; its ``windowTitle()`` is its tab label. Tabs share the model and the
 device through ``TabContext.app`` (a :class:`state.AppState`), which the status bar shows, and start
 their jobs through ``TabContext.jobs`` (a :class:`workers.JobGate`: one model job at a time in the
 window, a refusal said in the status bar); they never look each other up. Optionally a tab has

@@ -23,7 +23,7 @@ from usanimator_app.core.media import open_media
 from usanimator_app.core.study import CLIPS_FOLDER, STUDY_FILE, Study, StudyClip, check_uncaptioned, read_clip, write_study_clip
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
 from usanimator_app.engine.pipeline import DrivingFrames, load_source_frame
-from usanimator_app.gui.context import TabContext
+from usanimator_app.gui.context import Tab, TabContext
 from usanimator_app.gui.study_rating import RatingView
 from usanimator_app.gui.study_results import ResultsView, save_results
 from usanimator_app.gui.study_setup import StudyHome, StudyPlan, StudySetup
@@ -52,16 +52,14 @@ def make_clips_job(animator: Animator, pairs: list[tuple[Path, Path]], folder: P
     return job
 
 
-class StudyTab(QWidget):
+class StudyTab(Tab):
     """Set up, rate and read a blinded realism study."""
 
     study_opened = Signal()  # a study was created or opened (its home page is on show)
     making_ended = Signal(str)  # making synthetic clips ended: 'finished' | 'cancelled' | 'failed'
 
     def __init__(self, context: TabContext, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Study")
-        self._context, self._prompts, self._app = context, context.prompts, context.app
+        super().__init__("Study", context, parent)
         self.jobs = JobRunner("study", context.jobs, self)
         self.study: Study | None = None
         self._rater = 0

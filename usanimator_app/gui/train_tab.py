@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.paths import user_data_dir
 from usanimator_app.engine.trainer import CHECKPOINT_DIR
-from usanimator_app.gui.context import TabContext
+from usanimator_app.gui.context import Tab, TabContext
 from usanimator_app.gui.state import TrainProgress
 from usanimator_app.gui.train_inputs import DatasetPanel
 from usanimator_app.gui.train_monitor import LossPlot, SamplePreviews
@@ -56,18 +56,14 @@ def checkpoint_step(path: Path) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-class TrainTab(QWidget):
+class TrainTab(Tab):
     """Dataset, run settings, Start / Stop / Resume of a training subprocess, live curves and previews."""
 
     run_ended = Signal(str)  # 'finished' | 'stopped' | 'failed'
     report_received = Signal(dict)  # each JSON report of the trainer
 
     def __init__(self, context: TabContext, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Train")
-        self._context = context
-        self._settings = context.settings
-        self._prompts = context.prompts
+        super().__init__("Train", context, parent)
         self.process: TrainProcess | None = None
         self.progress_state = TrainProgress()
         self._build()
