@@ -64,10 +64,46 @@ def test_a_shift_at_model_size_moves_the_native_pixels_by_the_same_physical_dist
 def test_occluded_pixels_come_from_the_generated_frame():
     source = _source()
     geometry = fit_geometry(source, size=MODEL_SIZE)
-    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
+    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"), keep_sector=False)
     fill = torch.full((1, 1, MODEL_SIZE, MODEL_SIZE), 0.25)
     frame, _ = renderer.render(_motion(occlusion=0.0), fill)
     assert torch.allclose(frame, torch.full_like(frame, 0.25))
+
+
+def _fan(size: int = 120) -> np.ndarray:
+    """A square frame with a bright-textured fan (a disc's lower sector) on black."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    radius, angle = np.hypot(xx - size / 2, yy + size * 0.1), np.arctan2(xx - size / 2, yy + size * 0.1)
+    inside = (radius > size * 0.2) & (radius < size * 0.85) & (np.abs(angle) < 0.45)
+    texture = 90 + 50 * np.sin(xx / 3.0) * np.cos(yy / 4.0)
+    return np.where(inside, texture, 0).astype(np.uint8)
+
+
+def test_keep_sector_leaves_the_outside_as_the_source_and_never_fills_brighter_than_the_source():
+    source = _fan()
+    geometry = fit_geometry(source, size=MODEL_SIZE, crop_borders=False)
+    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
+    assert renderer.keep_sector
+    still = renderer.still()[0, 0].numpy()
+    sector = renderer.sector_out[0, 0].numpy()
+    # A big shift samples the black beyond the fan for much of it, and a white fill is offered.
+    frame, visible = renderer.render(_motion(shift_x=0.5), torch.ones(1, 1, MODEL_SIZE, MODEL_SIZE))
+    frame, visible = frame[0, 0].numpy(), visible[0, 0].numpy()
+    outside = sector < 0.01
+    assert np.abs(frame[outside] - still[outside]).max() < 1e-5
+    filled = (visible < 0.01) & (sector > 0.99)  # samples from outside the fan are not shown as tissue
+    assert filled.mean() > 0.1
+    ceiling = renderer.ceiling_out[0, 0].numpy()
+    assert np.all(frame[filled] <= ceiling[filled] + 1e-6) and frame[filled].max() < 0.7
+
+
+def test_keep_sector_off_gives_the_plain_composite():
+    source = _fan()
+    geometry = fit_geometry(source, size=MODEL_SIZE, crop_borders=False)
+    grid = output_geometry(geometry, "native")
+    fill = torch.ones(1, 1, MODEL_SIZE, MODEL_SIZE)
+    frame, _ = NativeRenderer(source, geometry, grid, torch.device("cpu"), keep_sector=False).render(_motion(0.5, 0.0), fill)
+    assert float(frame.min()) > 0.999  # the white fill everywhere, outside the fan too
 
 
 @pytest.mark.parametrize("size, expected_longest", [("native", 120), ("model", MODEL_SIZE), (300, 300)])

@@ -35,18 +35,22 @@ from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
+from usanimator_app.engine.tissue_motion import motion_region, tissue_deformation
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
 
 @dataclass
 class MotionOptions:
-    """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index."""
+    """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index.
+    ``tissue``: make the network's motion fold-free and area-bounded inside the source's imaging
+    sector (``engine.tissue_motion``); off gives the network's raw deformation."""
 
     relative: bool = True
     adapt_scale: bool = True
     reference: str | int = "first"
     gain: float = 1.0
+    tissue: bool = True
 
 
 OUTPUT_MODES = ("default", "generated", "content")
@@ -60,11 +64,14 @@ class OutputOptions:
     occlusions), 'generated' (the paper's generated frame G_f) or 'content' (the content decoder's
     image), each resampled to the output grid. ``size``: 'native' (the source's content box at its
     own resolution, longest side at most ``max_side``), 'model' (the model's scale) or N (longest side N px).
+    ``keep_sector`` (default mode): the source's imaging sector and everything outside it stay as in the
+    source, and the fill is never brighter than the source around it (``engine.render``).
     """
 
     mode: str = "default"
     size: str | int = "native"
     max_side: int = DEFAULT_MAX_SIDE
+    keep_sector: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in OUTPUT_MODES:
@@ -224,7 +231,8 @@ class Animator:
         identity_grid = None
         source_gray, geometry = native if native is not None else (np.asarray(source_frame), _identity_geometry(size))
         grid = output_geometry(geometry, output.size, output.max_side)
-        renderer = NativeRenderer(source_gray, geometry, grid, self.device)
+        renderer = NativeRenderer(source_gray, geometry, grid, self.device, output.keep_sector)
+        region = None  # the source's sector on the motion grid (engine.tissue_motion), made at the first frame
         with self.precision():  # entered per frame below, never held across the yield
             source = frame_tensor(source_frame, size, self.device)
             source_kp = model.keypoint_detector(source)
@@ -243,7 +251,12 @@ class Animator:
                     if options.relative
                     else driving_kp
                 )
-                motion, generated = model.animate_step(source, source_features, source_kp, motion_kp)
+                motion = model.dense_motion(source, source_kp, motion_kp)
+                if options.tissue:
+                    if region is None:
+                        region = motion_region(source_frame, *motion.deformation.shape[1:3], self.device)
+                    motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
+                generated = model.generator(source_features, motion)
             if not bool(torch.isfinite(generated.prediction).all()):
                 raise UserInputError(
                     f"{self.checkpoint_path}: the model produced non-finite values at driving frame {index}; "

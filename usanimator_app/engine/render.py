@@ -9,7 +9,16 @@ rendered at the source's own resolution instead:
 where the deformation and occlusion maps are resampled (bilinearly) from model resolution to the
 output grid and ``fill`` is the generated frame (content + texture decoders), upsampled. The
 speckle and edges of the output are then the source's real ones wherever the source can show
-them. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
+them.
+
+With ``keep_sector`` (the default) the source's imaging sector (``core.sector``) stays fixed:
+
+    visible = occlusion * warp(sector, deformation)      # a sample from outside the fan shows no tissue
+    fill    = min(fill, ceiling)                         # ceiling: the local maximum of the blurred source
+    frame   = sector * (visible * warp(source) + (1 - visible) * fill) + (1 - sector) * source
+
+so the fan's outline, the black and the scanner's text outside it are the source's, and what the
+generator fills in is never brighter than the anatomy the source shows around it. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
 loss on it (``LossWeights.warped_source_l1``), which teaches the occlusion map to be that selector.
 
 Coordinates: the engine's normalised model coordinates have -1 / 1 at the centres of the border
@@ -22,15 +31,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.core.validation import DEFAULT_MAX_SIDE
+from usanimator_app.core.sector import sector_mask
 from usanimator_app.nets.blocks import make_coordinate_grid, sample
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
+CEILING_BLUR = 0.015  # of the crop's shorter side: the Gaussian blur of the source for the fill ceiling
+CEILING_REACH = 0.04  # of the crop's shorter side: the neighbourhood over which the ceiling takes the maximum
 
 
 def resize_deformation(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -95,6 +108,15 @@ def _model_to_crop_normalised(size: int, pad: int, scale: float, extent: int) ->
     return (high - low) / 2.0, (high + low) / 2.0
 
 
+def fill_ceiling(gray: np.ndarray) -> np.ndarray:
+    """The brightest a fill may be at each pixel of a (H, W) uint8 source: the maximum of the
+    lightly blurred source over a disc of ``CEILING_REACH`` of the shorter side, (H, W) uint8."""
+    side = min(gray.shape)
+    blurred = cv2.GaussianBlur(gray, (0, 0), max(1.0, CEILING_BLUR * side))
+    reach = max(3, round(CEILING_REACH * side)) | 1
+    return cv2.dilate(blurred, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+
+
 class NativeRenderer:
     """Renders model-resolution motion on the source's own pixels at an :class:`OutputGeometry`.
 
@@ -103,11 +125,15 @@ class NativeRenderer:
     bilinear samplings per frame at the output size (motion maps, fill, source).
     """
 
-    def __init__(self, source_gray: np.ndarray, geometry: FrameGeometry, output: OutputGeometry, device: torch.device):
+    def __init__(
+        self, source_gray: np.ndarray, geometry: FrameGeometry, output: OutputGeometry, device: torch.device, keep_sector: bool = True
+    ):
         x0, y0, x1, y1 = output.crop
         crop = np.ascontiguousarray(source_gray[y0:y1, x0:x1])
         self.output = output
         self.source = torch.from_numpy(crop).to(device).float().div_(255.0)[None, None]  # (1, 1, h0, w0)
+        sector = sector_mask(crop)
+        self.keep_sector = keep_sector and bool(sector.any())
         width, height = output.size
         # Output pixel centre u -> original pixel x0 + (u + 0.5) / scale - 0.5 -> model pixel -> normalised.
         us = torch.arange(width, device=device, dtype=torch.float64)
@@ -126,6 +152,18 @@ class NativeRenderer:
         scale_y, offset_y = _model_to_crop_normalised(size, geometry.pad[1], geometry.scale, y1 - y0)
         self._scale = torch.tensor([scale_x, scale_y], device=device)  # (2,)
         self.crop_grid = self.model_grid * self._scale + torch.tensor([offset_x, offset_y], device=device)  # (1, H, W, 2)
+        if self.keep_sector:
+            ceiling = fill_ceiling(crop)
+            sector_crop = torch.from_numpy(sector.astype(np.float32)).to(device)[None, None]
+            ceiling_crop = torch.from_numpy(ceiling).to(device).float().div_(255.0)[None, None]
+            # source + sector, warped together per frame; sector, source and ceiling on the output grid, once.
+            self.source_and_sector = torch.cat([self.source, sector_crop], dim=1)  # (1, 2, h0, w0)
+            fixed = sample(torch.cat([self.source, sector_crop, ceiling_crop], dim=1), self.crop_grid, padding_mode="border")
+            self.source_out, self.sector_out, self.ceiling_out = fixed[:, :1], fixed[:, 1:2], fixed[:, 2:3]
+
+    def still(self) -> torch.Tensor:
+        """The source itself on the output grid, (1, 1, H, W) in [0, 1] (what zero motion renders)."""
+        return sample(self.source, self.crop_grid, padding_mode="border")
 
     def resample(self, image: torch.Tensor) -> torch.Tensor:
         """A model-size image (1, C, S, S) -> (1, C, H, W) at the output grid (bilinear)."""
@@ -142,9 +180,18 @@ class NativeRenderer:
         displacement = ((motion.deformation.float() - identity) * self._scale).permute(0, 3, 1, 2)  # (1, 2, h, w)
         maps = sample(torch.cat([displacement, motion.occlusion.float()], dim=1), self.model_grid, padding_mode="border")
         source_grid = self.crop_grid + maps[:, :2].permute(0, 2, 3, 1)  # (1, H, W, 2) source-crop normalised
-        warped = sample(self.source, source_grid, padding_mode="border")
         fill_native = self.resample(fill)
         occlusion = maps[:, 2:3]
-        # occlusion * warped + (1 - occlusion) * fill, in place on the warped frame.
+        if not self.keep_sector:
+            warped = sample(self.source, source_grid, padding_mode="border")
+            # occlusion * warped + (1 - occlusion) * fill, in place on the warped frame.
+            frame = warped.sub_(fill_native).mul_(occlusion).add_(fill_native)
+            return frame.clamp_(0.0, 1.0), occlusion
+        warped_both = sample(self.source_and_sector, source_grid, padding_mode="zeros")
+        warped, landed = warped_both[:, :1], warped_both[:, 1:2]
+        occlusion = occlusion * landed  # visible: taken from the source and from inside its sector
+        fill_native = torch.minimum(fill_native, self.ceiling_out)
         frame = warped.sub_(fill_native).mul_(occlusion).add_(fill_native)
+        # sector * frame + (1 - sector) * source, in place.
+        frame = frame.sub_(self.source_out).mul_(self.sector_out).add_(self.source_out)
         return frame.clamp_(0.0, 1.0), occlusion

@@ -1,0 +1,73 @@
+"""engine.tissue_motion: the network's deformation made fold-free, area-bounded and sector-keeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from usanimator_app.engine import tissue_motion as T
+from usanimator_app.evaluation.plausibility import jacobian_determinant
+from usanimator_app.nets.blocks import make_coordinate_grid
+
+SIZE = 32  # motion grid; the model image is taken to be 2 * SIZE
+
+
+def _deformation(displacement_px: np.ndarray) -> torch.Tensor:
+    """(h, w, 2) displacement in grid pixels -> (1, h, w, 2) normalised sampling grid."""
+    grid = make_coordinate_grid(SIZE, SIZE)[None].clone()
+    return grid + torch.from_numpy(displacement_px.astype(np.float32)) * 2.0 / (SIZE - 1)
+
+
+def _model_px(deformation: torch.Tensor, model_size: int = 2 * SIZE) -> np.ndarray:
+    """(1, h, w, 2) normalised grid -> (h, w, 2) displacement in model pixels, as FrameResult.displacement."""
+    identity = make_coordinate_grid(SIZE, SIZE)[None]
+    return ((deformation - identity)[0] * (model_size - 1) / 2.0).numpy()
+
+
+def _ripple(amplitude: float) -> np.ndarray:
+    """x -> x + a sin(2 pi x / 12) in grid pixels: det J = 1 + a (2 pi / 12) cos(...), folding for a > 1.9."""
+    xx = np.mgrid[0:SIZE, 0:SIZE][1].astype(np.float64)
+    return np.stack([amplitude * np.sin(2 * np.pi * xx / 12), np.zeros_like(xx)], axis=-1)
+
+
+def _everywhere() -> T.MotionRegion:
+    ones = torch.ones(1, 1, SIZE, SIZE)
+    return T.MotionRegion(ones.bool(), ones)
+
+
+def test_a_folding_ripple_comes_out_fold_free_and_area_bounded():
+    raw = _deformation(_ripple(3.0))
+    det_raw = jacobian_determinant(_model_px(raw), 2 * SIZE)
+    assert (det_raw <= 0).mean() > 0.01  # the input does fold
+    det = jacobian_determinant(_model_px(T.tissue_deformation(raw, _everywhere())), 2 * SIZE)
+    assert det.min() > 0 and T.AREA_LOW <= det.min() and det.max() <= T.AREA_HIGH
+
+
+def test_identity_and_a_translation_pass_unchanged():
+    identity = make_coordinate_grid(SIZE, SIZE)[None]
+    assert torch.allclose(T.tissue_deformation(identity, _everywhere()), identity, atol=1e-6)
+    shift = np.zeros((SIZE, SIZE, 2))
+    shift[..., 1] = 1.5  # a uniform 1.5 px slide is a fine tissue motion
+    moved = T.tissue_deformation(_deformation(shift), _everywhere())
+    assert np.abs(_model_px(moved) - _model_px(_deformation(shift))).max() < 1e-3
+
+
+def test_the_motion_fades_to_nothing_at_the_sector_edge_and_keeps_the_sector():
+    frame = np.zeros((2 * SIZE, 2 * SIZE), np.uint8)
+    frame[8:56, 8:56] = 120  # the "sector": a square in the middle
+    region = T.motion_region(frame, SIZE, SIZE, torch.device("cpu"))
+    assert region.inside[0, 0, SIZE // 2, SIZE // 2] and not region.inside[0, 0, 0, 0]
+    shift = np.zeros((SIZE, SIZE, 2))
+    shift[..., 1] = 3.0
+    moved = _model_px(T.tissue_deformation(_deformation(shift), region)) / 2.0  # grid pixels
+    inside = region.inside[0, 0].numpy()
+    rows = np.mgrid[0:SIZE, 0:SIZE][0]
+    sampled_rows = (rows + moved[..., 1])[inside]
+    assert sampled_rows.min() >= rows[inside].min() - 1.0 and sampled_rows.max() <= rows[inside].max() + 1.0  # within a grid pixel
+    centre = region.fade[0, 0].numpy() > 0.999
+    assert centre.any() and np.abs(moved[centre][:, 1]).min() > 1.0
+
+
+def test_a_frame_without_a_sector_bounds_everywhere():
+    region = T.motion_region(np.zeros((2 * SIZE, 2 * SIZE), np.uint8), SIZE, SIZE, torch.device("cpu"))
+    assert bool(region.inside.all()) and float(region.fade.min()) == 1.0

@@ -1,0 +1,134 @@
+"""Making the predicted dense motion a tissue deformation at inference (docs/METRICS.md, issue 21).
+
+The dense motion network blends local affine motions into a sampling grid ``deformation`` that
+can fold (det J <= 0) and stretch or crush tissue many times over, above all when the driving clip
+is another subject's. Tissue slides (shear is fine) but neither folds nor changes its area several
+times. :func:`tissue_deformation` turns the network's grid into one that does neither:
+
+0. The network's displacement v = deformation - identity is read as a stationary velocity field
+   and faded to zero towards the edge of the source's imaging sector (a smoothstep over
+   ``EDGE_FADE`` of the grid's side): a flow that is still on the sector's edge maps the sector
+   onto itself, so the output never samples the black beyond the fan.
+1. v is integrated by scaling and squaring (VoxelMorph, Dalca et al. 2018):
+   phi = exp(v) = (id + v / 2^n) composed with itself n times. Each small step is fold-free, and
+   so is their composition: exp(v) is a diffeomorphism up to the grid's interpolation.
+2. Where exp(v) still changes area beyond [``AREA_LOW``, ``AREA_HIGH``] inside the imaging sector,
+   v is smoothed there (a local blend towards its Gaussian blur), and 1 repeats: swirls and
+   sharp expansions have large gradients and go, broad motion (a bladder neck descending, a lung
+   sliding) has small gradients and stays.
+3. If a few rounds of 2 do not reach the bound, v is scaled down by the largest factor in (0, 1]
+   that does (bisection).
+
+Jacobians here are those of the metric: central differences in the motion grid's own pixels.
+All tensors (B, h, w, 2) normalised [-1, 1] coordinates (align_corners=True), as the network's.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from usanimator_app.core.sector import resize_mask, sector_mask
+from usanimator_app.nets.blocks import make_coordinate_grid
+
+SQUARINGS = 6
+AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1/4 and 4, with margin
+SMOOTHING_SIGMA = 2.0  # motion-grid pixels of the local blur of step 2
+SMOOTHING_ROUNDS = 8
+BISECTION_STEPS = 8
+EDGE_FADE = 0.08  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
+
+
+class MotionRegion(NamedTuple):
+    """The source's imaging sector on the motion grid: ``inside`` (1, 1, h, w) bool, where the area
+    bound holds, and ``fade`` (1, 1, h, w) float in [0, 1], the velocity's weight (0 on the edge)."""
+
+    inside: torch.Tensor
+    fade: torch.Tensor
+
+
+def motion_region(frame: np.ndarray, height: int, width: int, device: torch.device) -> MotionRegion:
+    """The :class:`MotionRegion` of an (S, S) uint8 source frame on the (height, width) motion grid.
+    A frame that shows no sector (all dark) gives the whole grid, without fade."""
+    sector = sector_mask(frame)
+    if not sector.any():
+        inside = np.ones((height, width), bool)
+        return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.ones(1, 1, height, width, device=device))
+    inside = resize_mask(sector, height, width)
+    padded = np.pad(inside.astype(np.uint8), 1)  # the grid's border counts as an edge too
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    ramp = np.clip((distance - 1.0) / (EDGE_FADE * max(height, width)), 0.0, 1.0)  # 0 on the outermost pixels inside
+    fade = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep
+    return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.from_numpy(fade.astype(np.float32))[None, None].to(device))
+
+
+def gaussian_blur(field: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, h, w), replicate borders."""
+    radius = max(1, int(round(3 * sigma)))
+    offsets = torch.arange(-radius, radius + 1, device=field.device, dtype=field.dtype)
+    kernel = torch.exp(-offsets**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = field.shape[1]
+    padded = F.pad(field, (radius, radius, radius, radius), mode="replicate")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def integrate_velocity(velocity: torch.Tensor, squarings: int = SQUARINGS) -> torch.Tensor:
+    """exp(v) by scaling and squaring: velocity (B, 2, h, w) normalised -> displacement (B, 2, h, w)."""
+    height, width = velocity.shape[2:]
+    identity = make_coordinate_grid(height, width, velocity.device, velocity.dtype)[None]  # (1, h, w, 2)
+    displacement = velocity / 2**squarings
+    for _ in range(squarings):
+        # u <- u + u o (id + u): the map id + u composed with itself.
+        displacement = displacement + F.grid_sample(
+            displacement, identity + displacement.permute(0, 2, 3, 1), align_corners=True, padding_mode="border"
+        )
+    return displacement
+
+
+def area_change(displacement: torch.Tensor) -> torch.Tensor:
+    """det(I + grad d) (B, h, w) of a displacement (B, 2, h, w) in normalised units, by central differences
+    in grid pixels (one-sided at the borders, as ``numpy.gradient``)."""
+    height, width = displacement.shape[2:]
+    pixels = displacement * torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=displacement.device,
+                                         dtype=displacement.dtype).view(1, 2, 1, 1)
+    d_dy, d_dx = torch.gradient(pixels, dim=(2, 3))
+    return (1 + d_dx[:, 0]) * (1 + d_dy[:, 1]) - d_dy[:, 0] * d_dx[:, 1]
+
+
+def _implausible(displacement: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(B, 1, h, w) float: 1 where the area change is outside the bounds inside ``region``."""
+    det = area_change(displacement)[:, None]
+    return (((det < AREA_LOW) | (det > AREA_HIGH)) & region).to(displacement.dtype)
+
+
+def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch.Tensor:
+    """The network's sampling grid (B, h, w, 2) -> a fold-free, area-bounded one (B, h, w, 2) that
+    keeps the sector in ``region`` (see :func:`motion_region`). Steps: see the module docstring."""
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
+    velocity = (deformation.float() - identity).permute(0, 3, 1, 2) * region.fade  # (B, 2, h, w)
+    region = region.inside
+    for _ in range(SMOOTHING_ROUNDS):
+        displacement = integrate_velocity(velocity)
+        bad = _implausible(displacement, region)
+        if not bool(bad.any()):
+            return identity + displacement.permute(0, 2, 3, 1)
+        weight = gaussian_blur(bad, SMOOTHING_SIGMA).mul_(4.0).clamp_(0.0, 1.0)  # reaches beyond the bad pixels
+        velocity = velocity + weight * (gaussian_blur(velocity, SMOOTHING_SIGMA) - velocity)
+    low, high = 0.0, 1.0  # bisection on a global scale of what remains
+    displacement = integrate_velocity(velocity)
+    if bool(_implausible(displacement, region).any()):
+        for _ in range(BISECTION_STEPS):
+            middle = (low + high) / 2
+            if bool(_implausible(integrate_velocity(middle * velocity), region).any()):
+                high = middle
+            else:
+                low = middle
+        displacement = integrate_velocity(low * velocity)
+    return identity + displacement.permute(0, 2, 3, 1)
