@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 
 from usanimator_app.gui.annotation_editor import STATE_COLOURS
-from usanimator_app.gui.widgets import display_name, landmark_colour, row
+from usanimator_app.gui.widgets import display_name, landmark_colour, push_button, row, wrapped_label
 
 
 def timeline_legend() -> QLabel:
@@ -40,10 +40,8 @@ def timeline_legend() -> QLabel:
 
 
 def _hint(text: str, colour: str = "#888") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {colour}")
-    return label
+    """A grey (or ``colour``) wrapped label: a note beside the controls."""
+    return wrapped_label(text, colour)
 
 
 class ClipBox(QGroupBox):
@@ -51,12 +49,9 @@ class ClipBox(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Clip", parent)
-        self.open_button = QPushButton("Open clip…")
-        self.open_button.setToolTip("Any clip or image the app reads; or drop one on this tab")
-        self.clip_label = QLabel("Open or drop a clip to annotate.")
-        self.clip_label.setWordWrap(True)
-        self.facts_label = QLabel("")
-        self.facts_label.setWordWrap(True)
+        self.open_button = push_button("Open clip…", "Any clip or image the app reads; or drop one on this tab")
+        self.clip_label = wrapped_label("Open or drop a clip to annotate.")
+        self.facts_label = wrapped_label("")
         self.sidecar_label = _hint("")
         self.load_progress = QProgressBar()
         self.load_progress.setFormat("Loading %v / %m frames")
@@ -118,23 +113,20 @@ class EditBox(QGroupBox):
         super().__init__("Edit", parent)
         self.undo_button = QPushButton("Undo")
         self.redo_button = QPushButton("Redo")
-        self.delete_button = QPushButton("Delete point")
-        self.delete_button.setToolTip("Remove the chosen landmark on this frame (Delete)")
-        self.confirm_button = QPushButton("Confirm frame")
-        self.confirm_button.setToolTip("Make this frame's predicted, tracked and interpolated points manual ones")
-        self.interpolate_button = QPushButton("Interpolate")
-        self.interpolate_button.setToolTip("Fill the frames between annotated frames, linearly")
-        self.predict_button = QPushButton("Predict")
-        self.predict_button.setToolTip("Fill the frames without points with the model's landmark heads "
-                                       "(shown as diamonds until confirmed)")
+        self.delete_button = push_button("Delete point", "Remove the chosen landmark on this frame (Delete)")
+        self.confirm_button = push_button("Confirm frame",
+                                          "Make this frame's predicted, tracked and interpolated points manual ones")
+        self.interpolate_button = push_button("Interpolate", "Fill the frames between annotated frames, linearly")
+        self.predict_button = push_button("Predict", "Fill the frames without points with the model's landmark heads "
+                                          "(shown as diamonds until confirmed)")
         self.cancel_button = QPushButton("Cancel")
         self.import_button = QPushButton("Import CSV…")
         self.export_button = QPushButton("Export CSV…")
         self.predict_progress = QProgressBar()
         self.predict_progress.setFormat("%v / %m frames")
         self.model_label = _hint("")
-        self.model_button = QPushButton("Model…")
-        self.model_button.setToolTip("The checkpoint Predict uses (default: the Animate tab's model, else the bundled one)")
+        self.model_button = push_button("Model…", "The checkpoint Predict uses (default: the Animate tab's model, "
+                                                  "else the bundled one)")
         grid = QGridLayout()
         buttons = (self.undo_button, self.redo_button, self.delete_button, self.confirm_button,
                    self.interpolate_button, self.predict_button, self.import_button, self.export_button)
@@ -166,8 +158,8 @@ class TrackBox(QGroupBox):
             button.setToolTip("Carry this frame's points over the range; they show as squares until "
                               "confirmed (Confirm frame or a drag). Manual points met on the way are kept "
                               "and tracking goes on from them.")
-        self.delete_button = QPushButton("Delete tracked from here on")
-        self.delete_button.setToolTip("Remove the chosen landmark's tracked points on this frame and every later one")
+        self.delete_button = push_button("Delete tracked from here on",
+                                         "Remove the chosen landmark's tracked points on this frame and every later one")
         self.note = _hint("", "#c90")
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m frames")
@@ -200,8 +192,7 @@ class DescentBox(QGroupBox):
         super().__init__("Bladder-neck descent", parent)
         self.rest_spin = QSpinBox()
         self.rest_spin.setToolTip("The rest frame: descent is measured relative to it")
-        self.descent_label = QLabel("")
-        self.descent_label.setWordWrap(True)
+        self.descent_label = wrapped_label("")
         self.descent_note = _hint("", "#c90")
         rest_row = QHBoxLayout()
         rest_row.addWidget(QLabel("Rest frame"))

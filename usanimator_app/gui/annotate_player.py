@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLa
 from usanimator_app.gui.annotate_panels import DescentPlot, timeline_legend
 from usanimator_app.gui.annotation_editor import AnnotationTimeline, AnnotationView
 from usanimator_app.gui.state import DEFAULT_FPS
+from usanimator_app.gui.widgets import push_button
 
 PAGE_FRAMES = 10
 
@@ -34,8 +35,7 @@ class FramePlayer(QWidget):
         self.slider.setPageStep(PAGE_FRAMES)
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
-        self.fit_button = QPushButton("Fit")
-        self.fit_button.setToolTip("Show the whole frame (the wheel zooms, dragging beside the points pans)")
+        self.fit_button = push_button("Fit", "Show the whole frame (the wheel zooms, dragging beside the points pans)")
         self.frame_label = QLabel("No clip")
         self.frame_label.setMinimumWidth(190)
         self.timeline = AnnotationTimeline()

@@ -29,7 +29,7 @@ from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_LABELS, choose_d
 from usanimator_app.engine.pipeline import MANIFEST_NAME
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
-from usanimator_app.gui.widgets import display_name, row
+from usanimator_app.gui.widgets import display_name, push_button, row, wrapped_label
 
 MODEL_CARD_NAME = "MODEL_CARD.md"
 
@@ -93,21 +93,14 @@ class ModelPanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Model and device", parent)
-        self.name = QLabel("No model loaded")
-        self.name.setWordWrap(True)
-        self.details = QLabel("")
-        self.details.setWordWrap(True)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.open_button = QPushButton("Open…")
-        self.open_button.setToolTip("Load a checkpoint file (.pt)")
-        self.bundled_button = QPushButton("Bundled")
-        self.bundled_button.setToolTip("Use the model that ships with USAnimator")
+        self.name = wrapped_label("No model loaded")
+        self.details = wrapped_label("")
+        self.message = wrapped_label("")
+        self.open_button = push_button("Open…", "Load a checkpoint file (.pt)")
+        self.bundled_button = push_button("Bundled", "Use the model that ships with USAnimator")
         self.card_button = QPushButton("Model card")
         self.device = DeviceBox()
-        self.device_note = QLabel("")
-        self.device_note.setWordWrap(True)
-        self.device_note.setStyleSheet("color: #b35900;")
+        self.device_note = wrapped_label("", "#b35900")
         self.open_button.clicked.connect(self.open_clicked)
         self.bundled_button.clicked.connect(self.bundled_clicked)
         self.card_button.clicked.connect(self.card_clicked)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from usanimator_app.core.atomic import atomic_path, write_text_atomic
 from usanimator_app.core.study import ROWS, SCORES, StudyResults
-from usanimator_app.gui.widgets import row
+from usanimator_app.gui.widgets import row, wrapped_label
 
 BAR_COLOURS = {"real": QColor(70, 130, 200), "synthetic": QColor(230, 140, 40)}
 RESULT_FILES = ("results.csv", "results.md", "results.png")
@@ -84,13 +84,11 @@ class ResultsView(QWidget):
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.guesses = QLabel("")
-        self.guesses.setWordWrap(True)
+        self.guesses = wrapped_label("")
         self.counts = QLabel("")
         self.chart = QLabel("")
         self.chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.saved = QLabel("")
-        self.saved.setWordWrap(True)
+        self.saved = wrapped_label("")
         self.saved.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         save, back = QPushButton("Save CSV, Markdown and chart"), QPushButton("Back")
         save.clicked.connect(self.save_requested)

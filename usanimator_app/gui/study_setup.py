@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from usanimator_app.core.study import Study
 from usanimator_app.gui.prompts import MEDIA_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
-from usanimator_app.gui.widgets import FileDrops, row
+from usanimator_app.gui.widgets import FileDrops, row, wrapped_label
 
 
 @dataclass
@@ -103,8 +103,7 @@ class StudySetup(QWidget):
         self.synthetic = ClipList("Synthetic clips (uncaptioned)", prompts, settings)
         self.sources = ClipList("Sources", prompts, settings)
         self.drivings = ClipList("Driving clips", prompts, settings)
-        self.model_note = QLabel("")
-        self.model_note.setWordWrap(True)
+        self.model_note = wrapped_label("")
         self.pairs_note = QLabel("")
         make = QGroupBox("Synthetic clips made by the model in use (each source × each driving clip)")
         make_layout = QVBoxLayout(make)
@@ -195,8 +194,7 @@ class StudyHome(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
+        self.summary = wrapped_label("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message = QLabel("")
         self.message.setStyleSheet("QLabel { font-size: 16pt; }")

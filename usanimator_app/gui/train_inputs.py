@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -32,7 +31,7 @@ from usanimator_app.engine.dataset import find_clips
 from usanimator_app.engine.pipeline import default_model_path
 from usanimator_app.gui.prompts import MODEL_FILTER, Prompts
 from usanimator_app.gui.settings import Settings
-from usanimator_app.gui.widgets import row
+from usanimator_app.gui.widgets import row, wrapped_label
 
 FINE_TUNE_CHOICES = (("bundled", "The bundled model"), ("scratch", "From scratch (random weights)"),
                      ("file", "A checkpoint file"))
@@ -109,11 +108,8 @@ class DatasetPanel(QGroupBox):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for column in (0, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.summary = QLabel("Add one or more folders of clips (sidecars and split.json optional).")
-        self.summary.setWordWrap(True)
-        self.warning = QLabel("")
-        self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("color: #c90")
+        self.summary = wrapped_label("Add one or more folders of clips (sidecars and split.json optional).")
+        self.warning = wrapped_label("", "#c90")
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)

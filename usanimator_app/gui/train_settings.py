@@ -32,7 +32,7 @@ from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
 from usanimator_app.gui.state import AppState
 from usanimator_app.gui.train_inputs import FineTuneChoice
-from usanimator_app.gui.widgets import row
+from usanimator_app.gui.widgets import push_button, row
 
 PRESET_NOTES = {
     "fomm": "keypoints only (FOMM)",
@@ -78,10 +78,8 @@ class RunSettings(QGroupBox):
         self.run_edit.setPlaceholderText("Folder for checkpoints, metrics and samples")
         self.run_button = QPushButton("Choose…")
         self.start_button = QPushButton("Start")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current step; a checkpoint is saved")
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the newest checkpoint of the run folder up to Steps")
+        self.stop_button = push_button("Stop", "Stop after the current step; a checkpoint is saved")
+        self.resume_button = push_button("Resume", "Continue the newest checkpoint of the run folder up to Steps")
         buttons = QHBoxLayout()
         for button in (self.start_button, self.stop_button, self.resume_button):
             buttons.addWidget(button)

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -39,6 +38,7 @@ from usanimator_app.gui.train_inputs import DatasetPanel
 from usanimator_app.gui.train_monitor import LossPlot, SamplePreviews
 from usanimator_app.gui.train_process import TrainProcess
 from usanimator_app.gui.train_settings import RunSettings
+from usanimator_app.gui.widgets import push_button
 
 DATASET_FILE_NAME = "gui_dataset.yaml"  # the listed folders and weights, for --data (see dataset_file)
 
@@ -89,8 +89,7 @@ class TrainTab(Tab):
         self.previews = SamplePreviews()
 
         self.checkpoints = QListWidget()
-        self.use_button = QPushButton("Use in Animate")
-        self.use_button.setToolTip("Load the selected checkpoint (else the newest) in the Animate tab")
+        self.use_button = push_button("Use in Animate", "Load the selected checkpoint (else the newest) in the Animate tab")
         checkpoint_box = QGroupBox("Checkpoints")
         checkpoint_layout = QVBoxLayout(checkpoint_box)
         checkpoint_layout.addWidget(self.checkpoints, 1)

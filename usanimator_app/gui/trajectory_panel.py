@@ -24,6 +24,7 @@ from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.core.trajectory import SCALE_RANGE, remake_settings
 from usanimator_app.gui.export_dialog import ExportOptions
 from usanimator_app.gui.trajectory_state import MotionEdits
+from usanimator_app.gui.widgets import wrapped_label
 
 RERUN_MS = 400  # an edit re-runs the animation once the edits have rested this long
 GRAB_PX = 10  # a press within this many screen pixels of a point drags it
@@ -84,8 +85,7 @@ class TrajectoryPanel(QGroupBox):
         self.state = MotionEdits()
         self._has_results = has_results
         self._run_info: dict = {}
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = wrapped_label()
         self.view = DescentView(self.state.drag)
         self.plot = pg.PlotWidget(viewBox=self.view)
         self.plot.setFixedHeight(190)

@@ -45,6 +45,22 @@ def to_qimage(frame: np.ndarray) -> QImage:
     return QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
+def wrapped_label(text: str = "", colour: str = "") -> QLabel:
+    """A label whose text wraps (in ``colour`` when given)."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if colour:
+        label.setStyleSheet(f"color: {colour}")
+    return label
+
+
+def push_button(text: str, tip: str) -> QPushButton:
+    """A push button with its tooltip."""
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    return button
+
+
 def row(first: QWidget, *rest: QWidget) -> QHBoxLayout:
     """A row of widgets in which ``first`` takes the room the others leave."""
     layout = QHBoxLayout()
@@ -116,8 +132,7 @@ class MediaPanel(QGroupBox):
         self.thumbnail.setMinimumSize(*THUMBNAIL_SIZE)
         self.thumbnail.setWordWrap(True)
         self.thumbnail.setStyleSheet("QLabel { border: 2px dashed #888; border-radius: 6px; color: #666; }")
-        self.facts = QLabel("")
-        self.facts.setWordWrap(True)
+        self.facts = wrapped_label("")
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.open_button = QPushButton("Open…")
         self.open_button.clicked.connect(self.open_clicked)
