@@ -34,7 +34,7 @@ from usanimator_app.engine.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
-from usanimator_app.engine.config import RunConfig
+from usanimator_app.engine.config import RunConfig, TrainConfig
 from usanimator_app.engine.dataset import Batch, PairDataset
 from usanimator_app.engine.device import choose_device, cuda_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
@@ -191,162 +191,239 @@ def train_steps(
     run_dir = Path(run_dir)
     rank, world = _distributed()
     choice = choose_device(device)
-    torch_device = choice.device
-    if torch_device.type == "cuda" and world > 1:
-        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(torch_device)
-    payload = None
-    if resume:
-        remove_stale_temp_files(run_dir / CHECKPOINT_DIR)
-        checkpoint = latest_checkpoint(run_dir)
-        if checkpoint is None:
-            raise UserInputError(f"{run_dir}: nothing to resume (no checkpoints/step_*.pt)")
-        payload = read_checkpoint(checkpoint)
-        check_resumable(payload, checkpoint, steps)
-        config, model = build_model(payload, source=str(checkpoint))
-        start_step = payload["step"]
-    else:
-        if config is None:
-            raise UserInputError("a configuration is needed to start a new run")
-        if latest_checkpoint(run_dir) is not None:
-            raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
-        torch.manual_seed(config.train.seed)  # the same initial weights on every rank
-        if init is not None:
-            init_config, model = build_model(read_checkpoint(init), source=str(init))
-            config.model, config.losses = init_config.model, init_config.losses
-            config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
-            config.train.init_from = label(init)
-        else:
-            model = AnimationModel(config.model)
-        start_step = 0
+    torch_device = _rank_device(choice.device, world)
+    config, model, payload = _resume(run_dir, steps) if resume else _start(run_dir, config, init)
     if steps is not None:
         config.train.steps = steps
-    train = config.train
-    torch.manual_seed(train.seed + 1 + rank)
-    sampler = torch.Generator().manual_seed(train.seed * 1000 + rank)
-    if payload is not None:
-        sampler.set_state(payload["rng"]["sampler"])
-        torch.set_rng_state(payload["rng"]["torch"])
+    train, start_step = config.train, payload["step"] if payload is not None else 0
+    sampler = _random_state(train.seed, rank, payload)
     yield StepReport(start_step, train.steps, message=f"device: {choice.note}")
-
-    try:
-        backbone, backbone_name = load_perceptual_backbone(vgg19)
-    except PretrainedUnavailable as exc:
-        raise UserInputError(f"no perceptual backbone for the VGG loss (Eq. 6): {exc}") from None
-    if payload is not None and train.perceptual_backbone and backbone_name != train.perceptual_backbone:
-        raise UserInputError(f"{run_dir}: the run trained with {train.perceptual_backbone}, not {backbone_name}; resume "
-                             "with that backbone (--vgg19 FILE, or USANIMATOR_VGG19_WEIGHTS)")
-    train.perceptual_backbone = backbone_name
-    yield StepReport(start_step, train.steps, message=f"perceptual backbone: {backbone_name}")
+    backbone = _perceptual_backbone(vgg19, train, run_dir, resumed=payload is not None)
+    yield StepReport(start_step, train.steps, message=f"perceptual backbone: {train.perceptual_backbone}")
     dataset = PairDataset(data, config.model.image_size, config.model.landmark_names, split="train")
-    yield StepReport(
-        start_step,
-        train.steps,
-        message=f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks ({dataset.summary()})",
-    )
-    if dataset.skipped:
-        skipped = "; ".join(f"{path} ({why})" for path, why in dataset.skipped)
-        yield StepReport(start_step, train.steps, message=f"skipped {len(dataset.skipped)} files: {skipped}")
-
-    # channels-last: measured 27% faster for the networks' forward + backward on the CPU here.
-    model.to(torch_device).to(memory_format=torch.channels_last).train()
-    backbone.to(torch_device)
-    objective = GeneratorObjective(model, backbone, config)
-    generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
-    optimizer_g = torch.optim.Adam(generator_params, lr=train.learning_rate, betas=train.adam_betas)
-    optimizer_d = (
-        torch.optim.Adam(model.discriminator.parameters(), lr=train.learning_rate, betas=train.adam_betas)
-        if model.discriminator is not None
-        else None
-    )
-    if payload is not None:
-        optimizer_g.load_state_dict(payload["optimizers"]["generator"])
-        if optimizer_d is not None:
-            optimizer_d.load_state_dict(payload["optimizers"]["discriminator"])
-    objective_run = objective
-    discriminator_run = model.discriminator
-    if world > 1:
-        ids = [torch_device.index] if torch_device.type == "cuda" else None
-        objective_run = nn.parallel.DistributedDataParallel(objective, device_ids=ids)
-        if discriminator_run is not None:
-            discriminator_run = nn.parallel.DistributedDataParallel(model.discriminator, device_ids=ids)
-
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        _truncate_metrics(run_dir / "metrics.jsonl", start_step)
-    metrics_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if rank == 0 else None
-
-    def checkpoint(step: int) -> str | None:
-        if rank != 0:
-            return None
-        path = run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
-        optimizers = {"generator": optimizer_g.state_dict()}
-        if optimizer_d is not None:
-            optimizers["discriminator"] = optimizer_d.state_dict()
-        rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
-        save_checkpoint(path, config, model, step, optimizers=optimizers, rng=rng)
-        for old in sorted((run_dir / CHECKPOINT_DIR).glob("step_*.pt"))[:-KEEP_CHECKPOINTS]:
-            old.unlink()
-        return str(path)
-
+    for message in _data_messages(dataset):
+        yield StepReport(start_step, train.steps, message=message)
+    optimisation = _Optimisation(model, backbone, config, torch_device, world, payload)
+    folder = _RunFolder(run_dir, config, model, optimisation, sampler, start_step) if rank == 0 else None
     try:
         step = start_step
         while step < train.steps:
-            stop = should_stop()
-            if world > 1:
-                flag = torch.tensor([1.0 if stop else 0.0], device=torch_device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop = bool(flag.item())
-            if stop:
-                yield StepReport(step, train.steps, checkpoint=checkpoint(step), message="stopped on request")
+            if _stop_requested(should_stop, world, torch_device):
+                saved = folder.checkpoint(step) if folder is not None else None
+                yield StepReport(step, train.steps, checkpoint=saved, message="stopped on request")
                 return
             started = time.perf_counter()
-            batch = dataset.sample(train.batch_size, sampler).to(torch_device)
-            transform = RandomTPS.random(
-                train.batch_size, train.tps_sigma_affine, train.tps_sigma_tps, train.tps_points, sampler, torch_device
-            )
-            # (1) generator side
-            with _autocast(torch_device):
-                terms, result = objective_run(batch, transform)
-                if discriminator_run is not None:
-                    model.discriminator.requires_grad_(False)
-                    fake = model.discriminator(result.generated.prediction)
-                    with torch.no_grad():
-                        real = model.discriminator(batch.driving)
-                    terms["gan_g"] = L.generator_lsgan_loss(fake.logits.float())
-                    terms["feat"] = L.feature_matching_loss(
-                        [f.float() for f in real.features], [f.float() for f in fake.features]
-                    )
-                    terms["total_g"] = (
-                        terms["total_g"]
-                        + config.losses.generator_gan * terms["gan_g"]
-                        + config.losses.feature_matching * terms["feat"]
-                    )
-                    model.discriminator.requires_grad_(True)
-            optimizer_g.zero_grad(set_to_none=True)
-            terms["total_g"].backward()
-            optimizer_g.step()
-            # (2) discriminator side
-            if discriminator_run is not None:
-                with _autocast(torch_device):
-                    real_logits = discriminator_run(batch.driving).logits.float()
-                    fake_logits = discriminator_run(result.generated.prediction.detach()).logits.float()
-                    terms["gan_d"] = config.losses.discriminator_gan * L.discriminator_lsgan_loss(real_logits, fake_logits)
-                optimizer_d.zero_grad(set_to_none=True)
-                terms["gan_d"].backward()
-                optimizer_d.step()
+            batch, transform = _draw(dataset, train, sampler, torch_device)
+            terms, result = optimisation.step(batch, transform)
             step += 1
             seconds = time.perf_counter() - started
-            values = {name: float(value.detach()) for name, value in terms.items()}
-            if not all(np.isfinite(v) for v in values.values()):
-                raise RuntimeError(f"training diverged at step {step}: losses {values}")
+            values = _finite_losses(terms, step)
             samples = _samples(batch, result) if train.sample_every and step % train.sample_every == 0 else None
-            saved = checkpoint(step) if (step % train.checkpoint_every == 0 or step == train.steps) else None
-            if metrics_file is not None:
-                metrics_file.write(json.dumps({"step": step, "seconds": round(seconds, 4), "time": time.time(), **values}) + "\n")
-                metrics_file.flush()
+            due = step % train.checkpoint_every == 0 or step == train.steps
+            saved = folder.checkpoint(step) if folder is not None and due else None
+            if folder is not None:
+                folder.log(step, seconds, values)
             yield StepReport(step, train.steps, values, seconds, samples, saved)
     finally:
-        if metrics_file is not None:
-            metrics_file.close()
+        if folder is not None:
+            folder.close()
+
+
+def _rank_device(device: torch.device, world: int) -> torch.device:
+    """Under torchrun with CUDA, this process's GPU (``LOCAL_RANK``); else ``device``."""
+    if device.type != "cuda" or world <= 1:
+        return device
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
+def _resume(run_dir: Path, steps: int | None) -> tuple[RunConfig, AnimationModel, dict]:
+    """The newest checkpoint of ``run_dir``: its config, networks and payload (step, optimisers, random state)."""
+    remove_stale_temp_files(run_dir / CHECKPOINT_DIR)
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise UserInputError(f"{run_dir}: nothing to resume (no checkpoints/step_*.pt)")
+    payload = read_checkpoint(checkpoint)
+    check_resumable(payload, checkpoint, steps)
+    config, model = build_model(payload, source=str(checkpoint))
+    return config, model, payload
+
+
+def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> tuple[RunConfig, AnimationModel, None]:
+    """A new run in an empty ``run_dir``: fresh networks, or (fine-tuning) ``init``'s networks, model
+    config and loss weights; no payload."""
+    if config is None:
+        raise UserInputError("a configuration is needed to start a new run")
+    if latest_checkpoint(run_dir) is not None:
+        raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
+    torch.manual_seed(config.train.seed)  # the same initial weights on every rank
+    if init is None:
+        return config, AnimationModel(config.model), None
+    init_config, model = build_model(read_checkpoint(init), source=str(init))
+    config.model, config.losses = init_config.model, init_config.losses
+    config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
+    config.train.init_from = label(init)
+    return config, model, None
+
+
+def _random_state(seed: int, rank: int, payload: dict | None) -> torch.Generator:
+    """Seed torch for this rank and make the batch sampler; a resumed run gets the state it saved."""
+    torch.manual_seed(seed + 1 + rank)
+    sampler = torch.Generator().manual_seed(seed * 1000 + rank)
+    if payload is not None:
+        sampler.set_state(payload["rng"]["sampler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+    return sampler
+
+
+def _perceptual_backbone(vgg19: str | Path | None, train: TrainConfig, run_dir: Path, resumed: bool) -> nn.Module:
+    """The VGG loss's backbone (Eq. 6), named in ``train.perceptual_backbone``; a resumed run must
+    get the one it trained with."""
+    try:
+        backbone, name = load_perceptual_backbone(vgg19)
+    except PretrainedUnavailable as exc:
+        raise UserInputError(f"no perceptual backbone for the VGG loss (Eq. 6): {exc}") from None
+    if resumed and train.perceptual_backbone and name != train.perceptual_backbone:
+        raise UserInputError(f"{run_dir}: the run trained with {train.perceptual_backbone}, not {name}; resume "
+                             "with that backbone (--vgg19 FILE, or USANIMATOR_VGG19_WEIGHTS)")
+    train.perceptual_backbone = name
+    return backbone
+
+
+def _data_messages(dataset: PairDataset) -> list[str]:
+    """What the training data holds and, when there are any, the files it skipped."""
+    messages = [f"data: {len(dataset.clips)} training clips, {dataset.annotated_frames} frames with landmarks "
+                f"({dataset.summary()})"]
+    if dataset.skipped:
+        skipped = "; ".join(f"{path} ({why})" for path, why in dataset.skipped)
+        messages.append(f"skipped {len(dataset.skipped)} files: {skipped}")
+    return messages
+
+
+def _stop_requested(should_stop: Callable[[], bool], world: int, device: torch.device) -> bool:
+    """``should_stop()``; under torchrun true on every rank when it is true on any."""
+    stop = should_stop()
+    if world > 1:
+        flag = torch.tensor([1.0 if stop else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stop = bool(flag.item())
+    return stop
+
+
+def _draw(dataset: PairDataset, train: TrainConfig, sampler: torch.Generator,
+          device: torch.device) -> tuple[Batch, RandomTPS]:
+    """One step's batch of pairs and random TPS (for the equivariance losses), both from ``sampler``."""
+    batch = dataset.sample(train.batch_size, sampler).to(device)
+    transform = RandomTPS.random(train.batch_size, train.tps_sigma_affine, train.tps_sigma_tps, train.tps_points,
+                                 sampler, device)
+    return batch, transform
+
+
+def _finite_losses(terms: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    """The loss terms as numbers; RuntimeError when one is not finite (the run diverged)."""
+    values = {name: float(value.detach()) for name, value in terms.items()}
+    if not all(np.isfinite(v) for v in values.values()):
+        raise RuntimeError(f"training diverged at step {step}: losses {values}")
+    return values
+
+
+class _Optimisation:
+    """Adam on the generator side (keypoint detector, dense motion, generator) and, for presets with
+    a GAN, on the discriminator; ``step`` is one training step of both (DDP-wrapped under torchrun)."""
+
+    def __init__(self, model: AnimationModel, backbone: nn.Module, config: RunConfig, device: torch.device,
+                 world: int, payload: dict | None):
+        train = config.train
+        # channels-last: measured 27% faster for the networks' forward + backward on the CPU here.
+        model.to(device).to(memory_format=torch.channels_last).train()
+        backbone.to(device)
+        self.model, self.config, self.device = model, config, device
+        objective = GeneratorObjective(model, backbone, config)
+        generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
+        self.optimizer_g = torch.optim.Adam(generator_params, lr=train.learning_rate, betas=train.adam_betas)
+        self.optimizer_d = (
+            torch.optim.Adam(model.discriminator.parameters(), lr=train.learning_rate, betas=train.adam_betas)
+            if model.discriminator is not None
+            else None
+        )
+        if payload is not None:
+            self.optimizer_g.load_state_dict(payload["optimizers"]["generator"])
+            if self.optimizer_d is not None:
+                self.optimizer_d.load_state_dict(payload["optimizers"]["discriminator"])
+        self.objective, self.discriminator = objective, model.discriminator
+        if world > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            self.objective = nn.parallel.DistributedDataParallel(objective, device_ids=ids)
+            if self.discriminator is not None:
+                self.discriminator = nn.parallel.DistributedDataParallel(model.discriminator, device_ids=ids)
+
+    def state_dict(self) -> dict:
+        """The optimisers' states, as a checkpoint stores them."""
+        optimizers = {"generator": self.optimizer_g.state_dict()}
+        if self.optimizer_d is not None:
+            optimizers["discriminator"] = self.optimizer_d.state_dict()
+        return optimizers
+
+    def step(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
+        """(1) the generator side's losses and Adam step, (2) with a GAN the discriminator's (Eq. 8)."""
+        terms, result = self._generator_terms(batch, transform)
+        self.optimizer_g.zero_grad(set_to_none=True)
+        terms["total_g"].backward()
+        self.optimizer_g.step()
+        if self.discriminator is not None:
+            with _autocast(self.device):
+                real_logits = self.discriminator(batch.driving).logits.float()
+                fake_logits = self.discriminator(result.generated.prediction.detach()).logits.float()
+                terms["gan_d"] = self.config.losses.discriminator_gan * L.discriminator_lsgan_loss(real_logits, fake_logits)
+            self.optimizer_d.zero_grad(set_to_none=True)
+            terms["gan_d"].backward()
+            self.optimizer_d.step()
+        return terms, result
+
+    def _generator_terms(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
+        """Eq. 1-7 and 9 and, with a GAN, the generator's adversarial and feature-matching terms."""
+        discriminator, weights = self.model.discriminator, self.config.losses
+        with _autocast(self.device):
+            terms, result = self.objective(batch, transform)
+            if self.discriminator is not None:
+                discriminator.requires_grad_(False)
+                fake = discriminator(result.generated.prediction)
+                with torch.no_grad():
+                    real = discriminator(batch.driving)
+                terms["gan_g"] = L.generator_lsgan_loss(fake.logits.float())
+                terms["feat"] = L.feature_matching_loss([f.float() for f in real.features], [f.float() for f in fake.features])
+                terms["total_g"] = (
+                    terms["total_g"] + weights.generator_gan * terms["gan_g"] + weights.feature_matching * terms["feat"]
+                )
+                discriminator.requires_grad_(True)
+        return terms, result
+
+
+class _RunFolder:
+    """What rank 0 writes into the run folder: config.yaml, a metrics.jsonl line per step and
+    checkpoints (the newest KEEP_CHECKPOINTS of them), each with the optimisers and random state."""
+
+    def __init__(self, run_dir: Path, config: RunConfig, model: AnimationModel, optimisation: _Optimisation,
+                 sampler: torch.Generator, start_step: int):
+        self.run_dir, self.config, self.model = run_dir, config, model
+        self.optimisation, self.sampler = optimisation, sampler
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        _truncate_metrics(run_dir / "metrics.jsonl", start_step)
+        self._metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+
+    def checkpoint(self, step: int) -> str:
+        path = self.run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
+        rng = {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state()}
+        save_checkpoint(path, self.config, self.model, step, optimizers=self.optimisation.state_dict(), rng=rng)
+        for old in sorted((self.run_dir / CHECKPOINT_DIR).glob("step_*.pt"))[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return str(path)
+
+    def log(self, step: int, seconds: float, values: dict[str, float]) -> None:
+        self._metrics.write(json.dumps({"step": step, "seconds": round(seconds, 4), "time": time.time(), **values}) + "\n")
+        self._metrics.flush()
+
+    def close(self) -> None:
+        self._metrics.close()
