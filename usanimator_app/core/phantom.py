@@ -22,7 +22,7 @@ from usanimator_app.core.atomic import write_bytes_atomic
 from usanimator_app.core.export import write_dicom_cine, write_mp4, write_png_sequence
 from usanimator_app.core.phantom_anatomy import Anatomy, sample_anatomy
 from usanimator_app.core.phantom_imaging import BeamImager, FanGeometry, ImagingSettings
-from usanimator_app.core.phantom_motion import MANOEUVRES, TissueMotion
+from usanimator_app.core.phantom_motion import MANOEUVRES, TissueMotion, grid_cell_centres
 
 LANDMARKS = DEFAULT_LANDMARKS  # ("symphysis_lower_edge", "bladder_neck")
 FORMATS = ("mp4", "png", "dcm")
@@ -97,8 +97,13 @@ class PhantomSimulator:
         return self.motion.positions(frame, self.ref_xy, self._coords)
 
     def envelope(self, frame: int) -> np.ndarray:
-        """Detected envelope (n_range, n_beams) float32 of ``frame`` before TGC and log compression."""
-        return self.imager.envelope(self.positions(frame), self.amplitude, self.attenuation, self._noise_rng(frame))
+        """Detected envelope (n_range, n_beams) float32 of ``frame`` before TGC and log compression.
+
+        Each scatterer's amplitude is scaled by the square root of the local area change, so tissue
+        keeps its brightness where the motion compresses or stretches it.
+        """
+        scale = np.sqrt(np.maximum(self.motion.area_ratio(frame, self._coords), 0.0))
+        return self.imager.envelope(self.positions(frame), self.amplitude * scale, self.attenuation, self._noise_rng(frame))
 
     def frame(self, frame: int) -> np.ndarray:
         """Image (S, S) uint8 of ``frame``."""
@@ -106,6 +111,15 @@ class PhantomSimulator:
 
     def _noise_rng(self, frame: int) -> np.random.Generator:
         return np.random.default_rng([self.params.seed, 1000 + frame])
+
+    def folded_cells(self, frame: int) -> int:
+        """Number of motion-grid cells inside the imaging sector where ``frame``'s map folds (see phantom_motion)."""
+        centres = grid_cell_centres()
+        radius = self.params.probe_radius_mm
+        depth = np.hypot(centres[..., 0], centres[..., 1] + radius) - radius
+        angle = np.arctan2(centres[..., 0], centres[..., 1] + radius)
+        inside = (depth >= 0) & (depth <= self.params.depth_mm) & (np.abs(angle) <= self.geometry.half_angle)
+        return int((self.motion.folded_cells(frame) & inside).sum())
 
     def landmarks_px(self) -> dict[str, np.ndarray]:
         """Ground-truth landmarks name -> (F, 2) pixel coordinates."""
