@@ -32,6 +32,7 @@ from pathlib import Path
 
 from usanimator_app.core.atomic import write_text_atomic
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.jsonfile import read_json
 
 FORMAT_NAME = "usanimator-annotations"
 FORMAT_VERSION = 1
@@ -209,12 +210,7 @@ def save_annotations(annotations: Annotations, path: str | Path) -> None:
 def load_annotations(path: str | Path) -> Annotations:
     """Read a sidecar; raises :class:`UserInputError` with the file name on any problem."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: annotation file not found") from None
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: cannot read annotations ({exc})") from None
+    data = read_json(path, f"{path}: annotation file not found", f"{path}: cannot read annotations")
     return Annotations.from_dict(data, source=str(path))
 
 
@@ -222,12 +218,7 @@ def load_split(dataset_dir: str | Path) -> dict[str, list[str]]:
     """Read ``split.json`` (``{"version": 1, "train": [...], "test": [...]}``, clip file names);
     every name must be a clip in the folder and in one split only."""
     path = Path(dataset_dir) / SPLIT_FILE_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: no split file in the dataset folder") from None
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: cannot read the split file ({exc})") from None
+    data = read_json(path, f"{path}: no split file in the dataset folder", f"{path}: cannot read the split file")
     if not isinstance(data, dict):
         raise UserInputError(f'{path}: the split file must be an object like {{"train": [...], "test": [...]}}, not {_short(data)}')
     split = {}

@@ -29,6 +29,7 @@ import numpy as np
 from usanimator_app.core.atomic import atomic_path, write_text_atomic
 from usanimator_app.core.compose import CAPTION, add_caption
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.jsonfile import read_json
 from usanimator_app.core.media import open_media
 from usanimator_app.core.preprocess import to_gray_uint8
 
@@ -165,12 +166,7 @@ class Study:
     def open(cls, folder: Path) -> "Study":
         """The study in ``folder``; a file that does not follow the format is refused naming the field."""
         path = Path(folder) / STUDY_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserInputError(f"{folder}: no {STUDY_FILE} here; this folder holds no study") from None
-        except (OSError, ValueError) as exc:
-            raise UserInputError(f"{path}: unreadable ({exc})") from None
+        data = read_json(path, f"{folder}: no {STUDY_FILE} here; this folder holds no study", f"{path}: unreadable")
         return _parse(path, data)
 
     @property

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.jsonfile import read_json
 from usanimator_app.core.media import MediaSource, open_media
 from usanimator_app.core.paths import models_dir
 from usanimator_app.core.preprocess import FrameGeometry, fit_geometry, to_gray_uint8
@@ -73,12 +73,8 @@ class DrivingFrames:
 def read_manifest(folder: Path | None = None) -> dict:
     """The shipped models' manifest (``models/manifest.json``)."""
     path = (folder or models_dir()) / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: no bundled model manifest; pass a checkpoint with --model") from None
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: unreadable model manifest ({exc})") from None
+    return read_json(path, f"{path}: no bundled model manifest; pass a checkpoint with --model",
+                     f"{path}: unreadable model manifest")
 
 
 def default_model_path() -> Path:
