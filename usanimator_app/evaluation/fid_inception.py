@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from usanimator_app.evaluation.metrics import network_features, resize_bilinear_tf_legacy
+from usanimator_app.evaluation.metrics import gray_input, network_features, resize_bilinear_tf_legacy
 from usanimator_app.engine.pretrained import PretrainedUnavailable, package_file, read_torchscript_tensors
 
 NAME = "FID Inception-v3"
@@ -185,11 +185,7 @@ def load_fid_inception(path: str | Path | None = None) -> FIDInceptionV3:
 
 def preprocess_frames(frames_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 gray frames (N, H, W) -> network input (N, 3, 299, 299) float32 in [-1, 0.9921875]."""
-    x = torch.as_tensor(np.asarray(frames_uint8) if not isinstance(frames_uint8, torch.Tensor) else frames_uint8)
-    if x.ndim != 3:
-        raise ValueError(f"expected gray frames (N, H, W), got shape {tuple(x.shape)}")
-    x = x.to(torch.float32)[:, None]
-    x = resize_bilinear_tf_legacy(x, (INPUT_SIZE, INPUT_SIZE))
+    x = resize_bilinear_tf_legacy(gray_input(frames_uint8, "frames", "N, H, W")[:, None], (INPUT_SIZE, INPUT_SIZE))
     return ((x - 128.0) / 128.0).clamp(-1.0, 255.0 / 128.0 - 1.0).expand(-1, 3, -1, -1)
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from usanimator_app.evaluation.metrics import network_features, resize_bilinear_tf_legacy
+from usanimator_app.evaluation.metrics import gray_input, network_features, resize_bilinear_tf_legacy
 from usanimator_app.engine.pretrained import PretrainedUnavailable, load_numpy_pickle, package_file
 
 NAME = "FVD I3D (Kinetics-400)"
@@ -189,13 +189,11 @@ def load_i3d(path: str | Path | None = None) -> InceptionI3d:
 
 def preprocess_clips(clips_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 gray clips (N, T, H, W) -> network input (N, 3, T, 224, 224) float32 in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(clips_uint8) if not isinstance(clips_uint8, torch.Tensor) else clips_uint8)
-    if x.ndim != 4:
-        raise ValueError(f"expected gray clips (N, T, H, W), got shape {tuple(x.shape)}")
+    x = gray_input(clips_uint8, "clips", "N, T, H, W")
     n, t, h, w = x.shape
     if t < MIN_FRAMES:
         raise ValueError(f"I3D needs clips of at least {MIN_FRAMES} frames (FVD uses {CLIP_LENGTH}), got {t}")
-    frames = resize_bilinear_tf_legacy(x.to(torch.float32).reshape(n * t, 1, h, w), (INPUT_SIZE, INPUT_SIZE))
+    frames = resize_bilinear_tf_legacy(x.reshape(n * t, 1, h, w), (INPUT_SIZE, INPUT_SIZE))
     frames = 2.0 * frames / 255.0 - 1.0
     return frames.reshape(n, t, 1, INPUT_SIZE, INPUT_SIZE).permute(0, 2, 1, 3, 4).expand(-1, 3, -1, -1, -1)
 

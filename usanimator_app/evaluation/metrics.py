@@ -220,6 +220,15 @@ def landmark_error_mm(pred, gt, pixel_spacing_mm: tuple[float, float]) -> np.nda
 # ---------------------------------------------------------------------------------------------------
 
 
+def gray_input(images: np.ndarray | torch.Tensor, what: str, dims: str) -> torch.Tensor:
+    """uint8 gray ``images`` as a float32 tensor; ValueError naming ``what`` unless they have the
+    dimensions ``dims`` ('N, H, W' frames, 'N, T, H, W' clips)."""
+    x = torch.as_tensor(images if isinstance(images, torch.Tensor) else np.asarray(images))
+    if x.ndim != len(dims.split(",")):
+        raise ValueError(f"expected gray {what} ({dims}), got shape {tuple(x.shape)}")
+    return x.to(torch.float32)
+
+
 def resize_bilinear_tf_legacy(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize (N, C, H, W) -> (N, C, h, w) like TF1 ``tf.image.resize_bilinear`` (no half-pixel).
 
