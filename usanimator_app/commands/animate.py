@@ -43,6 +43,15 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
         help="default: the source's pixels moved by the motion, the generated frame filling occlusions; "
         "generated: the paper's generated frame; content: its content decoder's image",
     )
+    parser.add_argument("--raw-motion", action="store_true",
+                        help="use the network's motion as it is (default: made fold-free and area-bounded inside the "
+                        "source's imaging sector, engine/tissue_motion.py)")
+    parser.add_argument("--no-keep-sector", action="store_true",
+                        help="let the motion and the fill reach outside the source's imaging sector (default: the sector "
+                        "and everything outside it stay as in the source)")
+    parser.add_argument("--motion-out", type=Path, default=None,
+                        help="also write the motion as .npz: displacement (F, h, w, 2) and occlusion (F, h, w) on the motion "
+                        "grid, the model-space source, keypoints and landmarks (docs/METRICS.md)")
     parser.add_argument("--layout", default="output", choices=("output", "side-by-side", "overlays"))
     parser.add_argument("--fps", type=float, default=None, help="output fps (default: the driving clip's, else 20)")
     parser.add_argument("--no-caption", action="store_true", help="leave out the burned-in SYNTHETIC caption")
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from usanimator_app.core.export import Mp4Writer, write_png_sequence, write_settings
     from usanimator_app.core.trajectory import Trajectory, load_edits, remake_settings
     from usanimator_app.core.media import open_media
-    from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
+    from usanimator_app.engine.animator import Animator, MotionOptions, MotionRecord, OutputOptions
     from usanimator_app.engine.pipeline import DrivingFrames, default_model_path, load_source_frame
     from usanimator_app.commands.validate import check_animate_args
 
@@ -85,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     driving_media = open_media(args.driving)
     driving = DrivingFrames(driving_media, animator.image_size, args.max_frames)
     options = MotionOptions(
-        relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain
+        relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain,
+        tissue=not args.raw_motion,
     )
-    output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side)
+    output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side, keep_sector=not args.no_keep_sector)
+    motion = MotionRecord(source.model_frame, animator.landmark_names) if args.motion_out else None
     fps = args.fps or driving_media.info.fps or 20.0
     total = len(driving)
     driving_points = None
@@ -101,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         for result in animator.animate(source.model_frame, driving, options, native=source.native, output=output,
                                        driving_points=driving_points):
+            if motion is not None:
+                motion.add(result)
             done = result.index + 1
             rate = done / max(time.perf_counter() - started, 1e-9)
             print(f"\rframe {done}/{total}  {rate:.1f} frames/s  ETA {(total - done) / rate:.0f} s", end="", file=sys.stderr, flush=True)
@@ -123,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
                 writer.write(frame)
         count = writer.frames_written
     print(f"\nwrote {count} frames to {out}", file=sys.stderr)
+    if motion is not None:
+        print(f"motion: {motion.write(args.motion_out)}", file=sys.stderr)
     if edits is not None:
         export = {"layout": args.layout, "fps": fps, "caption": not args.no_caption}
         settings = remake_settings(args.source.resolve(), args.source_frame, args.driving.resolve(), Path(model_path).resolve(),

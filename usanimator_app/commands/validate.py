@@ -74,7 +74,12 @@ def check_train_args(args: argparse.Namespace) -> None:
 def check_evaluate_args(args: argparse.Namespace) -> None:
     """``usanimator evaluate`` options, checked before any model or clip is loaded."""
     output_folder(args.out)
-    input_path("--data", args.data)
+    if getattr(args, "task", None) == "transfer":
+        check_transfer_args(args)
+    else:
+        if args.data is None:
+            raise UserInputError(f"--task {args.task} needs --data (a dataset folder)")
+        input_path("--data", args.data)
     for spec in args.model:
         input_path("--model", Path(spec.rpartition("=")[2]))
     if args.reference_detector:
@@ -83,6 +88,8 @@ def check_evaluate_args(args: argparse.Namespace) -> None:
     if args.max_clips is not None:
         whole_number("--max-clips", args.max_clips, 2)
     whole_number("--window", args.window, 2)
+    if args.task == "transfer":
+        return
     from usanimator_app.evaluation.protocol import test_clips
 
     clips, which = test_clips(args.data)
@@ -90,6 +97,22 @@ def check_evaluate_args(args: argparse.Namespace) -> None:
         raise UserInputError(
             f"{args.data}: {which} gives {len(clips[: args.max_clips])} clip(s); FID and FVD need at least 2 test clips"
         )
+
+
+def check_transfer_args(args: argparse.Namespace) -> None:
+    """``evaluate --task transfer``: some pairs to score, every named file present."""
+    if args.data is None and not args.source and not args.phantom_pairs:
+        raise UserInputError("--task transfer needs pairs: --data FOLDER, --source STILL with --driving CLIP, or --phantom-pairs N")
+    if args.data is not None:
+        input_path("--data", args.data)
+    if bool(args.source) != bool(args.driving):
+        raise UserInputError("--source stills need --driving clips (and --driving clips need --source stills)")
+    for path in args.source:
+        input_path("--source", path)
+    for path in args.driving:
+        input_path("--driving", path)
+    if args.phantom_pairs:
+        whole_number("--phantom-pairs", args.phantom_pairs, 1)
 
 
 def check_resume(run_dir: Path, steps: int | None) -> None:

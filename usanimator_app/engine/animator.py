@@ -109,6 +109,56 @@ class FrameResult:
     seconds: float  # compute time of this frame
 
 
+class MotionRecord:
+    """The motion of an animation, frame by frame, for ``animate --motion-out FILE.npz``.
+
+    The file holds ``displacement`` (F, h, w, 2) float32 (model pixels on the motion grid, as
+    :attr:`FrameResult.displacement`), ``occlusion`` (F, h, w) float32, ``source`` (S, S) uint8 (the
+    model-space source), ``source_keypoints`` (K, 2), ``source_landmarks`` (L, 2), ``keypoints`` /
+    ``landmarks`` (F, K|L, 2) where the motion puts them in the output, ``driving_keypoints`` /
+    ``driving_landmarks`` (F, K|L, 2) as detected or edited, all model pixels, ``landmark_names`` and
+    ``frame_index`` (F,). No file names or paths.
+    """
+
+    def __init__(self, source: np.ndarray, landmark_names: Sequence[str]):
+        self.source = np.asarray(source, np.uint8)
+        self.landmark_names = list(landmark_names)
+        self.frames: list[FrameResult] = []
+
+    def add(self, result: FrameResult) -> None:
+        self.frames.append(result)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self.frames:
+            raise UserInputError("no frames were animated: there is no motion to write")
+        first = self.frames[0]
+
+        def stack(name: str) -> np.ndarray:
+            return np.stack([getattr(f, name) for f in self.frames]).astype(np.float32)
+
+        return {
+            "displacement": stack("displacement"), "occlusion": stack("occlusion"), "source": self.source,
+            "source_keypoints": first.source_keypoints, "source_landmarks": first.source_landmarks,
+            "keypoints": stack("output_keypoints"), "landmarks": stack("output_landmarks"),
+            "driving_keypoints": stack("driving_keypoints"), "driving_landmarks": stack("driving_landmarks"),
+            "landmark_names": np.array(self.landmark_names, dtype=str), "frame_index": np.array([f.index for f in self.frames]),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the .npz atomically (compressed); returns the path."""
+        import io
+
+        from usanimator_app.core.atomic import write_bytes_atomic
+
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            raise UserInputError(f"{path}: the motion file must end in .npz")
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **self.arrays())
+        write_bytes_atomic(path, buffer.getvalue())
+        return path
+
+
 def frame_tensor(frame: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """(S, S) uint8 -> (1, 1, S, S) float in [0, 1] (channels-last for speed)."""
     frame = np.asarray(frame)
