@@ -11,7 +11,8 @@ import pytest
 from usanimator_app.commands import phantom as phantom_command
 from usanimator_app.core.annotations import load_annotations, load_split, sidecar_path
 from usanimator_app.core.errors import UserInputError
-from usanimator_app.core.phantom import PhantomParams, PhantomSimulator, generate_dataset, simulate_clip
+from usanimator_app.core.phantom import (PhantomParams, PhantomSimulator, generate_dataset, simulate_clip,
+                                         simulate_transfer_pair, transfer_params)
 from usanimator_app.core.phantom_imaging import BeamImager, FanGeometry
 from usanimator_app.core.phantom_motion import _GRID_SHAPE, _GRID_STEP, corner_jacobians
 
@@ -205,9 +206,48 @@ def test_cli_writes_a_deterministic_dataset(tmp_path, capsys):
     ["--out", "x", "--descent-mm", "30:10"],
     ["--out", "x", "--size", "8"],
     ["--out", "x", "--frames", "1"],
+    ["--out", "x", "--transfer-pairs", "501"],
+    ["--samples", "--transfer-pairs", "2"],
 ])
 def test_cli_rejects_bad_options(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserInputError):
         _run_cli(argv)
     assert not (tmp_path / "x").exists()
+
+
+def test_transfer_truth_starts_as_the_source_and_follows_the_driving_descent():
+    anatomy = PhantomParams(size=64, frames=24, seed=900000)
+    motion = PhantomParams(size=64, frames=24, manoeuvre="valsalva", peak_descent_mm=25.0, seed=900001)
+    params = transfer_params(anatomy, motion)
+    assert (params.seed, params.motion_seed, params.peak_descent_mm, params.frames) == (900000, 900001, 25.0, 24)
+    driving, truth = simulate_transfer_pair(anatomy, motion)
+    own = simulate_clip(anatomy)
+    np.testing.assert_array_equal(truth.frames[0], own.frames[0])
+    np.testing.assert_array_equal(driving.frames, simulate_clip(motion).frames)
+    for name in ("symphysis_lower_edge", "bladder_neck"):
+        np.testing.assert_array_equal(truth.landmarks[name][0], own.landmarks[name][0])
+    assert not np.array_equal(truth.frames[0], driving.frames[0]), "another subject"
+    np.testing.assert_allclose(truth.descent_mm, driving.descent_mm, atol=0.5)
+    assert truth.descent_mm.max() == pytest.approx(25.0, rel=0.01)
+    neck, margin = truth.landmarks["bladder_neck"], truth.landmarks["symphysis_lower_edge"]
+    measured = ((neck[0, 1] - margin[0, 1]) - (neck[:, 1] - margin[:, 1])) * truth.pixel_spacing_mm
+    np.testing.assert_allclose(measured, truth.descent_mm, atol=1e-3)
+    chained = transfer_params(anatomy, transfer_params(PhantomParams(seed=5), motion))
+    assert chained.motion_seed == 900001, "the motion's stream travels with it"
+
+
+def test_cli_writes_transfer_pairs(tmp_path, capsys):
+    out = tmp_path / "pairs"
+    assert _run_cli(["--transfer-pairs", "2", "--out", str(out), "--frames", "6", "--size", "48", "--seed", "3"]) == 0
+    assert "2/2 pairs" in capsys.readouterr().err
+    summary = json.loads((out / "pairs.json").read_text())
+    assert [p["name"] for p in summary["pairs"]] == ["pair_001", "pair_002"]
+    assert [(p["anatomy_seed"], p["motion_seed"]) for p in summary["pairs"]] == [(903000, 903001), (903002, 903003)]
+    for name in ("source.png", "driving.mp4", "truth.mp4"):
+        assert (out / "pair_001" / name).is_file() and sidecar_path(out / "pair_001" / name).is_file()
+    source = load_annotations(sidecar_path(out / "pair_001" / "source.png"))
+    truth = load_annotations(sidecar_path(out / "pair_001" / "truth.mp4"))
+    assert source.point(0, "bladder_neck") == truth.point(0, "bladder_neck")
+    with pytest.raises(UserInputError):
+        _run_cli(["--transfer-pairs", "0", "--out", str(out)])

@@ -3,14 +3,17 @@
 ``simulate_clip(PhantomParams(...))`` draws one subject (``phantom_anatomy``), a fixed cloud of
 point scatterers whose reflectivities come from that anatomy, moves them with the clip's tissue
 motion (``phantom_motion``) and images them (``phantom_imaging``). Speckle therefore moves with
-the tissue and decorrelates only where tissue deforms. ``generate_dataset`` writes many clips with
-annotation sidecars and a train/test split; ``write_samples`` writes the app's bundled samples.
-See docs/PHANTOM.md.
+the tissue and decorrelates only where tissue deforms. The subject comes from ``seed``, the
+manoeuvre's random stream from ``motion_seed`` (default: ``seed``), so ``simulate_transfer_pair``
+can render subject A moving with clip B's motion: the ground truth of animating A by B.
+``generate_dataset`` writes many clips with annotation sidecars and a train/test split,
+``write_transfer_pairs`` such pairs, ``write_samples`` the app's bundled samples. See docs/PHANTOM.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +46,13 @@ class PhantomParams:
     dynamic_range_db: float = 55.0
     frequency_mhz: float = 5.0
     scatterers_per_cell: float = 1.2   # per polar grid cell; >= 1 gives fully developed speckle
-    seed: int = 0
+    seed: int = 0                      # the subject: anatomy, scatterers, noise
+    motion_seed: int | None = None     # the manoeuvre's random stream (timing, direction, breathing, jitter); None: seed
+
+    @property
+    def motion_stream_seed(self) -> int:
+        """The seed of the motion's random stream: ``motion_seed``, or ``seed`` when that is None."""
+        return self.seed if self.motion_seed is None else self.motion_seed
 
     def validate(self) -> None:
         if self.manoeuvre not in MANOEUVRES:
@@ -82,7 +91,8 @@ class PhantomSimulator:
         self.geometry = FanGeometry(params.size, params.depth_mm, params.sector_deg, params.probe_radius_mm)
         settings = ImagingSettings(frequency_mhz=params.frequency_mhz, dynamic_range_db=params.dynamic_range_db)
         self.imager = BeamImager(self.geometry, settings)
-        streams = [np.random.default_rng([params.seed, k]) for k in range(3)]
+        streams = [np.random.default_rng([params.seed, 0]), np.random.default_rng([params.seed, 1]),
+                   np.random.default_rng([params.motion_stream_seed, 2])]
         self.anatomy = sample_anatomy(streams[0], params.probe_radius_mm)
         self.ref_xy = self.imager.sample_positions(streams[1], params.scatterers_per_cell, margin_mm=5.0, margin_deg=5.0)
         echo, self.attenuation = self.anatomy.echo_properties(self.ref_xy)
@@ -138,6 +148,27 @@ def simulate_clip(params: PhantomParams) -> PhantomClip:
         params=params,
         anatomy=sim.anatomy,
     )
+
+
+def transfer_params(anatomy: PhantomParams, motion: PhantomParams) -> PhantomParams:
+    """Params of ``anatomy``'s subject (and imaging) moving with ``motion``'s manoeuvre, peak and timing.
+
+    Manoeuvre, peak descent, frames, fps and the motion's random stream come from ``motion``;
+    everything else (seed: anatomy, scatterers, noise; size and imaging settings) from ``anatomy``.
+    """
+    return replace(anatomy, manoeuvre=motion.manoeuvre, peak_descent_mm=motion.peak_descent_mm,
+                   frames=motion.frames, fps=motion.fps, motion_seed=motion.motion_stream_seed)
+
+
+def simulate_transfer_pair(anatomy_params: PhantomParams, motion_params: PhantomParams) -> tuple[PhantomClip, PhantomClip]:
+    """(driving, truth): the clip of ``motion_params`` as simulated normally, and the ground truth of
+    animating subject A (``anatomy_params``) by it: A's anatomy moving with B's manoeuvre, peak and timing.
+
+    ``truth.frames[0]`` equals A's own first frame (the source still: A at rest), and truth's
+    bladder-neck descent follows the driving clip's (the same peak; breathing and jitter shift
+    it by a few tenths of a mm).
+    """
+    return simulate_clip(motion_params), simulate_clip(transfer_params(anatomy_params, motion_params))
 
 
 def clip_annotations(clip: PhantomClip, clip_name: str) -> Annotations:
@@ -243,18 +274,89 @@ SAMPLE_SOURCE = PhantomParams(manoeuvre="rest", peak_descent_mm=0.0, frames=1, s
 SAMPLE_DRIVING = PhantomParams(manoeuvre="valsalva", peak_descent_mm=24.0, frames=48, fps=20.0, seed=31337)
 
 
+def write_still(clip: PhantomClip, path: str | Path) -> Path:
+    """Write ``clip``'s first frame as a PNG with a one-frame sidecar; returns the path."""
+    path = Path(path)
+    ok, data = cv2.imencode(".png", clip.frames[0])
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    write_bytes_atomic(path, data.tobytes())
+    still = replace(clip, frames=clip.frames[:1], landmarks={name: track[:1] for name, track in clip.landmarks.items()},
+                    descent_mm=clip.descent_mm[:1], params=replace(clip.params, frames=1))
+    save_annotations(clip_annotations(still, path.name), sidecar_path(path))
+    return path
+
+
 def write_samples(folder: str | Path) -> list[Path]:
     """Write the bundled samples: ``sample_source.png`` + ``.dcm`` (a rest frame) and
     ``sample_driving.mp4`` (a Valsalva clip of another subject), each with its sidecar."""
     folder = Path(folder)
     source = simulate_clip(SAMPLE_SOURCE)
-    png = folder / "sample_source.png"
-    ok, data = cv2.imencode(".png", source.frames[0])
-    if not ok:
-        raise OSError(f"{png}: PNG encoding failed")
-    write_bytes_atomic(png, data.tobytes())
-    save_annotations(clip_annotations(source, png.name), sidecar_path(png))
+    png = write_still(source, folder / "sample_source.png")
     dcm = write_clip(source, folder / "sample_source.dcm", "dcm")
     driving = write_clip(simulate_clip(SAMPLE_DRIVING), folder / "sample_driving.mp4", "mp4")
     return [png, dcm, driving]
 
+
+TRANSFER_SEED_BASE = 900_000  # the bundled model was trained on phantom seeds 100003..100132
+MAX_TRANSFER_PAIRS = 500
+
+
+def transfer_pair_params(pairs: int, frames: int, size: int, seed: int,
+                         descent_mm: tuple[float, float] = (5.0, 35.0)) -> list[tuple[PhantomParams, PhantomParams]]:
+    """(anatomy A, motion B) params of ``pairs`` transfer pairs, Valsalva with peaks drawn from ``descent_mm``.
+
+    Pair k (from 0) uses subject seed ``TRANSFER_SEED_BASE + 1000 * seed + 2k`` for A and the next
+    seed for B, so no pair shares a subject with the training data or with another pair.
+    """
+    if not 1 <= pairs <= MAX_TRANSFER_PAIRS:
+        raise ValueError(f"pairs must be within 1..{MAX_TRANSFER_PAIRS}, got {pairs}")
+    rng = np.random.default_rng([seed, 13])
+    out = []
+    for k in range(pairs):
+        base = TRANSFER_SEED_BASE + 1000 * seed + 2 * k
+        peak = round(float(rng.uniform(*descent_mm)), 2)
+        anatomy = PhantomParams(size=size, frames=frames, seed=base)
+        motion = PhantomParams(size=size, frames=frames, manoeuvre="valsalva", peak_descent_mm=peak, seed=base + 1)
+        out.append((anatomy, motion))
+    return out
+
+
+def write_transfer_pairs(
+    out_dir: str | Path,
+    pairs: int,
+    frames: int,
+    size: int,
+    seed: int,
+    descent_mm: tuple[float, float] = (5.0, 35.0),
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Write ``pair_001/`` ... with ``source.png`` (A at rest), ``driving.mp4`` (B) and ``truth.mp4``
+    (A moving with B's motion), each with its sidecar, and ``pairs.json`` (the seeds); returns the folders."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folders, records = [], []
+    for index, (anatomy, motion) in enumerate(transfer_pair_params(pairs, frames, size, seed, descent_mm)):
+        folder = out_dir / f"pair_{index + 1:03d}"
+        folder.mkdir(exist_ok=True)
+        driving, truth = simulate_transfer_pair(anatomy, motion)
+        write_still(truth, folder / "source.png")
+        write_clip(driving, folder / "driving.mp4", "mp4")
+        write_clip(truth, folder / "truth.mp4", "mp4")
+        folders.append(folder)
+        records.append({"name": folder.name, "anatomy_seed": anatomy.seed, "motion_seed": motion.seed,
+                        "manoeuvre": motion.manoeuvre, "peak_descent_mm": motion.peak_descent_mm})
+        if progress is not None:
+            progress(index + 1, pairs)
+    summary = {
+        "generator": "usanimator phantom --transfer-pairs",
+        "seed": seed,
+        "frames": frames,
+        "size": size,
+        "descent_mm": list(descent_mm),
+        "definition": "source = truth frame 0 = A at rest; driving = B; truth = A's anatomy moving with B's "
+                      "manoeuvre, peak descent and timing (PhantomParams.motion_seed)",
+        "pairs": records,
+    }
+    write_bytes_atomic(out_dir / "pairs.json", (json.dumps(summary, indent=1) + "\n").encode())
+    return folders

@@ -136,12 +136,13 @@ class TissueMotion:
         angle = math.radians(rng.uniform(30.0, 45.0))  # Valsalva direction from the probe axis towards dorsal
         self.direction = np.array([math.sin(angle), -math.cos(angle)])
         breath_period, breath_mm = rng.uniform(3.0, 5.0), rng.uniform(0.4, 1.0)
-        self.breathing = breath_mm * np.sin(2 * np.pi * t / breath_period + rng.uniform(0, 2 * np.pi)) * (1 - self.strength)
+        phase = rng.uniform(0, 2 * np.pi)
+        self.breathing = breath_mm * (np.sin(2 * np.pi * t / breath_period + phase) - math.sin(phase)) * (1 - self.strength)
         jitter = np.zeros((frames, 3))
         for axis, scale in enumerate((0.25, 0.25, math.radians(0.25))):  # x mm, y mm, rotation rad
             for _ in range(3):
                 jitter[:, axis] += scale / 2 * np.sin(2 * np.pi * rng.uniform(0.15, 0.8) * t + rng.uniform(0, 2 * np.pi))
-        self.jitter = jitter  # (F, 3): x mm, y mm, rotation rad about (0, pivot_y_mm), the probe apex
+        self.jitter = jitter - jitter[:1]  # (F, 3): x mm, y mm, rotation rad about (0, pivot_y_mm), the probe apex
         self.pivot_y_mm = pivot_y_mm
         ys, xs = np.mgrid[0:_GRID_SHAPE[0], 0:_GRID_SHAPE[1]].astype(np.float64)
         grid_ref = np.stack([xs, ys], axis=-1).reshape(-1, 2) * _GRID_STEP + _GRID_ORIGIN
