@@ -64,7 +64,7 @@ if [ ! -f "$MODELS_DIR/$DEFAULT_MODEL" ]; then
     echo "build.sh: the manifest's default model $MODELS_DIR/$DEFAULT_MODEL is missing" >&2
     exit 2
 fi
-for sample in sample_source.png sample_driving.mp4; do
+for sample in sample_source.png sample_real_pfus1_a.png sample_driving.mp4; do
     [ -f "$ROOT/resources/$sample" ] || { echo "build.sh: resources/$sample is missing" >&2; exit 2; }
 done
 

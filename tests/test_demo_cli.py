@@ -29,6 +29,7 @@ def test_demo_animates_the_sample_then_opens_the_window_on_it(monkeypatch, tmp_p
     made, shown = seen["animate"], seen["gui"]
     assert made.out == out and made.device == "cpu" and made.layout == "side-by-side" and made.overwrite
     assert Path(made.source).is_file() and Path(made.driving).is_file()
+    assert (Path(made.source).name, Path(made.driving).name) == ("sample_real_pfus1_a.png", "sample_driving.mp4")
     assert (shown.source, shown.driving, shown.device) == (made.source, made.driving, "cpu")
 
     seen.clear()

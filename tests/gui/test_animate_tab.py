@@ -117,12 +117,19 @@ def test_output_settings_reach_the_animator(ready_window, media, qtbot, drop_fil
     assert tab.results[0].frame.shape == (50, 60)
 
 
-def test_open_sample_loads_the_bundled_source_and_driving_clip(ready_window, qtbot):
+def test_open_sample_loads_the_bundled_real_or_phantom_still_and_the_driving_clip(ready_window, qtbot):
     tab = ready_window.tab("Animate")
-    tab.inputs.open_sample_action.trigger()
-    assert "sample_source.png" in tab.source_panel.facts.text()
+    entries = [action.text() for action in tab.inputs.sample_menu.actions()]
+    assert entries == ["Real pelvic-floor still", "Phantom still"]
+    with qtbot.waitSignals([tab.inputs.changed, tab.inputs.changed], timeout=5000):
+        tab.inputs.open_sample_action.trigger()
+    assert "sample_real_pfus1_a.png" in tab.source_panel.facts.text()
     assert "sample_driving.mp4" in tab.driving_panel.facts.text()
-    assert tab.inputs.source.path == resources_dir() / "sample_source.png" and tab.run_box.run_button.isEnabled()
+    assert tab.inputs.source.path == resources_dir() / "sample_real_pfus1_a.png" and tab.run_box.run_button.isEnabled()
+    with qtbot.waitSignal(tab.inputs.changed, timeout=5000):
+        tab.inputs.open_phantom_sample_action.trigger()
+    assert tab.inputs.source.path == resources_dir() / "sample_source.png"
+    assert tab.inputs.driving.path == resources_dir() / "sample_driving.mp4"
 
 
 def test_cancel_midway_stops_within_a_frame(ready_window, media, qtbot, drop_files):

@@ -17,7 +17,8 @@ from usanimator_app.gui.context import TabContext
 from usanimator_app.gui.prompts import MEDIA_FILTER
 from usanimator_app.gui.widgets import MediaPanel
 
-SAMPLE_SOURCE, SAMPLE_DRIVING = "sample_source.png", "sample_driving.mp4"  # in resources/
+# in resources/: a real pelvic-floor still (PFUS1, CC BY 4.0), a phantom still, the phantom driving clip
+SAMPLE_REAL, SAMPLE_PHANTOM, SAMPLE_DRIVING = "sample_real_pfus1_a.png", "sample_source.png", "sample_driving.mp4"
 
 
 class Inputs(QObject):
@@ -39,8 +40,12 @@ class Inputs(QObject):
         self.locked = False
         self.open_source_action = QAction("Open source…", tab, shortcut=QKeySequence("Ctrl+O"))
         self.open_driving_action = QAction("Open driving clip…", tab, shortcut=QKeySequence("Ctrl+D"))
-        self.open_sample_action = QAction("Open sample", tab)
-        self.open_sample_action.setToolTip("Load the bundled sample source frame and driving clip")
+        self.sample_menu = QMenu("Open sample", tab)
+        self.sample_menu.setToolTipsVisible(True)
+        self.open_sample_action = self.sample_menu.addAction("Real pelvic-floor still")
+        self.open_sample_action.setToolTip("The bundled real still (PFUS1, CC BY 4.0) with the phantom driving clip")
+        self.open_phantom_sample_action = self.sample_menu.addAction("Phantom still")
+        self.open_phantom_sample_action.setToolTip("The bundled phantom still with the phantom driving clip")
         self.recent_menu = QMenu("Recent files", tab)
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -51,11 +56,12 @@ class Inputs(QObject):
         driving_panel.open_clicked.connect(self._open_driving_dialog)
         self.open_source_action.triggered.connect(self._open_source_dialog)
         self.open_driving_action.triggered.connect(self._open_driving_dialog)
-        self.open_sample_action.triggered.connect(self.open_sample)
+        self.open_sample_action.triggered.connect(lambda: self.open_sample(SAMPLE_REAL))
+        self.open_phantom_sample_action.triggered.connect(lambda: self.open_sample(SAMPLE_PHANTOM))
 
     def actions(self) -> list[QAction]:
         """For the File menu."""
-        return [self.open_source_action, self.open_driving_action, self.open_sample_action, self.recent_menu.menuAction()]
+        return [self.open_source_action, self.open_driving_action, self.sample_menu.menuAction(), self.recent_menu.menuAction()]
 
     def set_locked(self, locked: bool) -> None:
         self.locked = locked
@@ -72,10 +78,10 @@ class Inputs(QObject):
         """Open a driving clip; an unreadable file gives a dialog."""
         return self._open(Path(path), "driving")
 
-    def open_sample(self) -> bool:
-        """Load the bundled sample source frame and driving clip in one step."""
+    def open_sample(self, source_name: str = SAMPLE_REAL) -> bool:
+        """Load a bundled source still (``SAMPLE_REAL`` or ``SAMPLE_PHANTOM``) and the driving clip in one step."""
         folder = resources_dir()
-        return self.load_source(folder / SAMPLE_SOURCE) and self.load_driving(folder / SAMPLE_DRIVING)
+        return self.load_source(folder / source_name) and self.load_driving(folder / SAMPLE_DRIVING)
 
     def _open(self, path: Path, role: str) -> bool:
         """Open ``path`` as the 'source' | 'driving' input and show it in its panel; False (with a
