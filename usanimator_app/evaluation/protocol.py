@@ -36,7 +36,9 @@ from usanimator_app.engine.animator import Animator, MotionOptions, OutputOption
 from usanimator_app.engine.dataset import SPLIT_FILE_NAME, split_clips
 from usanimator_app.engine.perceptual import lpips_available
 from usanimator_app.engine.pretrained import PretrainedUnavailable
+from usanimator_app.core.sector import resize_mask, sector_mask, sector_outline
 from usanimator_app.evaluation import metrics as M
+from usanimator_app.evaluation import plausibility as P
 
 TASKS = ("reconstruction", "prediction")
 EVAL_SIZE = 256
@@ -109,6 +111,7 @@ class Rendered:
 
     outputs: dict[str, list[np.ndarray]]  # mode suffix ('' | ':model' | ':content') -> F frames (256, 256)
     carried: list[np.ndarray]  # per frame (L, 2) original pixels: source landmarks carried by the motion
+    plausibility: list[dict[str, float]]  # per frame: evaluation.plausibility's figures of the default output
 
 
 def render_clip(animator: Animator, source_clip: EvalClip, driving_clip: EvalClip, relative: bool) -> Rendered:
@@ -122,19 +125,26 @@ def render_clip(animator: Animator, source_clip: EvalClip, driving_clip: EvalCli
     if animator.config.model.dual_decoder:
         modes[":content"] = []
     source_points = model_geometry.points_to_model(source_clip.landmarks[source_clip.source_index])
-    carried = []
+    carried, plausibility = [], []
     square = source_clip.geometry
-    for result in animator.animate(
-        model_geometry.to_model(source_gray), driving, options, native=(source_gray, model_geometry), output=OutputOptions()
-    ):
+    source_model = model_geometry.to_model(source_gray)
+    motion_sector = sector_mask(source_model)
+    source_square = source_clip.frames[source_clip.source_index]
+    square_outline = sector_outline(source_square)
+    for result in animator.animate(source_model, driving, options, native=(source_gray, model_geometry), output=OutputOptions()):
         modes[""].append(square.crop_to_model(result.frame))
+        height, width = result.occlusion.shape
+        figures = P.motion_plausibility(result.displacement, result.occlusion, resize_mask(motion_sector, height, width),
+                                        animator.image_size)
+        figures.update(P.image_plausibility(modes[""][-1], source_square, square_outline))
+        plausibility.append(figures)
         modes[":model"].append(square.crop_to_model(model_geometry.model_content(result.output)))
         if ":content" in modes:
             modes[":content"].append(square.crop_to_model(model_geometry.model_content(result.content)))
         if len(source_points):
             moved = M.carry_points(result.displacement, source_points, animator.image_size)
             carried.append(model_geometry.points_to_original(moved))
-    return Rendered(modes, carried)
+    return Rendered(modes, carried, plausibility)
 
 
 class FeatureNets:
@@ -197,6 +207,14 @@ def _detect(detector: Animator, frames: list[np.ndarray]) -> np.ndarray:
         small = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
         points.append(detector.to_pixels(detector.keypoints(small).keypoints) * (EVAL_SIZE / size))
     return np.stack(points)
+
+
+PLAUSIBILITY_WORST = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}
+
+
+def worst_plausibility(frames: list[dict[str, float]]) -> dict[str, float]:
+    """The worst frame's value of each plausibility figure (docs/METRICS.md)."""
+    return {key: worst(f[key] for f in frames) for key, worst in PLAUSIBILITY_WORST.items()}
 
 
 def _reconstruction_scores(clip: EvalClip, outputs: list[np.ndarray], carried: list[np.ndarray] | None) -> dict:
@@ -269,6 +287,9 @@ def evaluate(
             scores["LPIPS"] = "available" if lpips_ok else lpips_reason
             if akd:
                 scores["AKD_px"] = float(np.mean(akd))
+            for key, worst in PLAUSIBILITY_WORST.items():  # worst over clips of each clip's worst frame
+                if all(key in r for r in per_clip):
+                    scores[key] = float(worst(r[key] for r in per_clip))
             result.per_clip = [{k: (float(np.mean(v)) if isinstance(v, np.ndarray) else v) for k, v in r.items()} for r in per_clip]
         scores.update(_distribution_metrics(nets, videos, real, fid_frame_stride))
         setattr(result, task, scores)
@@ -296,6 +317,9 @@ def evaluate(
                         _reconstruction_scores(c, list(v), r.carried if r.carried else None)
                         for c, v, r in zip(clips, videos, rendered)
                     ]
+                    if suffix == "":  # the motion and the default output's image: worst frame per clip
+                        for row, r in zip(per_clip, rendered):
+                            row.update(worst_plausibility(r.plausibility))
                     akd = [M.average_keypoint_distance(_detect(detector, list(v)), real_kp[c.name]) for c, v in zip(clips, videos)] if detector else None
                     record(task, name + suffix, videos, per_clip, akd)
                 else:
@@ -308,10 +332,11 @@ def evaluate(
 
 
 COLUMNS = {
-    "reconstruction": ("L1", "PSNR", "SSIM", "landmark_px", "landmark_mm", "FID", "FID_CI", "FVD", "FVD_CI", "AKD_px", "LPIPS"),
+    "reconstruction": ("L1", "PSNR", "SSIM", "landmark_px", "landmark_mm", "FID", "FID_CI", "FVD", "FVD_CI", "AKD_px", "LPIPS",
+                       "folds", "implausible", "sector_iou", "lit_outside", "bright_fill"),
     "prediction": ("FID", "FID_CI", "FVD", "FVD_CI"),
 }
-PER_CLIP_COLUMNS = ("L1", "PSNR", "SSIM", "landmark_px", "landmark_mm")
+PER_CLIP_COLUMNS = ("L1", "PSNR", "SSIM", "landmark_px", "landmark_mm", "folds", "implausible", "sector_iou", "lit_outside", "bright_fill")
 
 
 def _cell(value) -> str:
@@ -356,6 +381,8 @@ def write_report(results: list[MethodResult], info: dict, out_dir: str | Path, t
         text += _table(["Clip"] + names, table_rows + [wins])
         per_clip_rows = [[r.name, row["clip"], row["frames"]] + [_cell(row.get(c)) for c in PER_CLIP_COLUMNS] for r in results for row in r.per_clip]
     notes = [
+        "folds / implausible / sector_iou / lit_outside / bright_fill (docs/METRICS.md): the worst frame of each clip, "
+        "the worst clip in the means table; for the default output only (identity's motion is none).",
         "landmark_px / landmark_mm: the source frame's ground-truth landmarks carried by each method's predicted motion "
         "(identity: not moved), against the driving frame's ground truth; no detector involved.",
         "FID_CI / FVD_CI: percentile-bootstrap 95% intervals (rows of both feature sets resampled with replacement); "
