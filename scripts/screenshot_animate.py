@@ -1,10 +1,10 @@
 """The README's Animate screenshot: a still animated by the bundled model in the real window.
 
-Opens the window on SOURCE with the bundled driving clip and model, runs, shows frame FRAME
-(0-based) when the run has ended, and saves the whole screen with ImageMagick's ``import``:
+Opens the window on SOURCE with the bundled driving clip (or DRIVING) and model, runs, shows frame
+FRAME (0-based) when the run has ended, and saves the whole screen with ImageMagick's ``import``:
 
     xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot_animate.py \\
-        ../shared/reference/pelvic_floor_stills/pfus1_a.png docs/screenshots/animate.png 27
+        ../shared/reference/pelvic_floor_stills/pfus1_a.png docs/screenshots/animate.png 27 [DRIVING]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     source, out, frame = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    driving = Path(sys.argv[4]) if len(sys.argv) > 4 else REPO / "resources" / "sample_driving.mp4"
 
     def shoot() -> None:
         QApplication.processEvents()
@@ -45,7 +46,7 @@ def main() -> int:
         tab.run_ended.connect(ended)
 
     QTimer.singleShot(0, hook)
-    launch = Launch(source=source, driving=REPO / "resources" / "sample_driving.mp4",
+    launch = Launch(source=source, driving=driving,
                     model=REPO / "models" / "usanimator-ptg-cpu128.pt", device="cpu", run=True)
     return run_gui(sys.argv[:1], launch)
 

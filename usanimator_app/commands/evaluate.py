@@ -90,7 +90,7 @@ def run_transfer(args: argparse.Namespace, models: dict[str, str]) -> int:
     if pairs:
         T.evaluate_real(variants, pairs, clips, real_frames if args.data else None, args.window, args.fid_frame_stride, report, progress)
     if args.phantom_pairs:
-        T.evaluate_phantom(variants, args.phantom_pairs, T.PHANTOM_SEED, report, progress)
+        T.evaluate_phantom(variants, args.phantom_pairs, report, progress)
     paths = T.write_transfer_report(report, args.out, info)
     print(paths["markdown"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

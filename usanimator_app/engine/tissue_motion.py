@@ -40,7 +40,7 @@ AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1
 SMOOTHING_SIGMA = 2.0  # motion-grid pixels of the local blur of step 2
 SMOOTHING_ROUNDS = 8
 BISECTION_STEPS = 8
-EDGE_FADE = 0.08  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
+EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
 
 class MotionRegion(NamedTuple):

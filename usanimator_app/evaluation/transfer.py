@@ -41,7 +41,6 @@ from usanimator_app.evaluation import metrics as M
 from usanimator_app.evaluation import plausibility as P
 
 EVAL_SIZE = 256  # the square in which FID and the phantom's image scores are computed (as protocol.py)
-PHANTOM_SEED = 500_000  # transfer pairs use seeds PHANTOM_SEED + 2k (anatomy) and + 2k + 1 (motion): no model saw them
 FRAME_FIGURES = ("folds", "implausible", "sector_iou", "lit_outside", "bright_fill")
 WORST = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}
 
@@ -215,16 +214,12 @@ def evaluate_real(
         report.fid["identity"] = _fid(nets, identity_frames, real, fid_stride)
 
 
-def phantom_pairs(count: int, seed: int) -> Iterable[tuple]:
-    """``count`` (driving clip, truth clip) pairs: anatomy from seed + 2k, the Valsalva manoeuvre (peak
-    descent 5-40 mm, drawn from seed + 2k + 1) from seed + 2k + 1."""
-    from usanimator_app.core.phantom import PhantomParams, simulate_transfer_pair
+def phantom_pairs(count: int, frames: int = 48, size: int = 256) -> Iterable[tuple]:
+    """``count`` (driving clip, truth clip) pairs of ``core.phantom.transfer_pair_params`` (seed 0:
+    subjects from ``TRANSFER_SEED_BASE``, which no model trained on), Valsalva with peaks of 5-35 mm."""
+    from usanimator_app.core.phantom import simulate_transfer_pair, transfer_pair_params
 
-    for k in range(count):
-        motion_seed = seed + 2 * k + 1
-        peak = float(np.random.default_rng(motion_seed).uniform(5.0, 40.0))
-        anatomy = PhantomParams(manoeuvre="valsalva", peak_descent_mm=peak, seed=seed + 2 * k)
-        motion = PhantomParams(manoeuvre="valsalva", peak_descent_mm=round(peak, 2), seed=motion_seed)
+    for anatomy, motion in transfer_pair_params(count, frames, size, seed=0):
         yield simulate_transfer_pair(anatomy, motion)
 
 
@@ -234,14 +229,12 @@ def descent_curve_mm(landmarks: np.ndarray, spacing_mm: float) -> np.ndarray:
     return (relative - relative[0]) * spacing_mm
 
 
-def evaluate_phantom(
-    variants: list[Variant], count: int, seed: int, report: TransferReport, progress: Callable[[str], None]
-) -> None:
+def evaluate_phantom(variants: list[Variant], count: int, report: TransferReport, progress: Callable[[str], None]) -> None:
     """Phantom pairs with ground truth: A's anatomy moved by B's manoeuvre (fills ``report.phantom_rows``)."""
-    from usanimator_app.core.phantom import LANDMARKS
+    from usanimator_app.core.phantom import LANDMARKS, TRANSFER_SEED_BASE
 
-    pairs = phantom_pairs(count, seed)
-    report.notes.append(f"phantom transfer pairs: {count}, anatomy seeds {seed} + 2k, motion seeds {seed} + 2k + 1 "
+    pairs = phantom_pairs(count)
+    report.notes.append(f"phantom transfer pairs: {count}, anatomy seeds {TRANSFER_SEED_BASE} + 2k, motion seeds + 2k + 1 "
                         f"(the bundled model trained on phantom seeds 100003-100132)")
     for number, (driving_clip, truth) in enumerate(pairs, 1):
         source = truth.frames[0]
