@@ -39,8 +39,9 @@ from usanimator_app.engine.animator import Animator, MotionOptions, OutputOption
 from usanimator_app.engine.render import NativeRenderer, output_geometry
 from usanimator_app.evaluation import metrics as M
 from usanimator_app.evaluation import plausibility as P
+from usanimator_app.evaluation.protocol import EVAL_SIZE, FeatureNets, _cell, test_clips
+from usanimator_app.evaluation.protocol import _table as protocol_table
 
-EVAL_SIZE = 256  # the square in which FID and the phantom's image scores are computed (as protocol.py)
 FRAME_FIGURES = ("folds", "implausible", "sector_iou", "lit_outside", "bright_fill")
 WORST = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}
 
@@ -118,8 +119,6 @@ class RealPair:
 
 def folder_pairs(folder: Path) -> tuple[list[RealPair], dict[str, list[np.ndarray]]]:
     """Every ordered pair of the folder's clips (source: A's first frame) and the clips' gray frames."""
-    from usanimator_app.evaluation.protocol import test_clips
-
     paths, _ = test_clips(folder)
     if len(paths) < 2:
         raise UserInputError(f"{folder}: transfer needs at least two clips, found {len(paths)}")
@@ -182,8 +181,6 @@ def evaluate_real(
     window: int, fid_stride: int, report: TransferReport, progress: Callable[[str], None],
 ) -> None:
     """Score each variant on the real pairs (fills ``report.rows``, ``fid``, ``montages``)."""
-    from usanimator_app.evaluation.protocol import FeatureNets
-
     nets = FeatureNets("cpu") if real_frames is not None else None
     real = nets.fid_features(real_frames) if nets is not None else None
     identity_frames = []
@@ -280,16 +277,8 @@ REAL_COLUMNS = ("pair", "frames", "folds", "implausible", "sector_iou", "lit_out
 PHANTOM_COLUMNS = ("L1", "PSNR", "SSIM", "neck_mm", "landmark_mm", "descent_mm")
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
-    return str(value)
-
-
 def _table(header: Iterable[str], rows: list[list]) -> str:
-    header = list(header)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]) + "\n"
+    return protocol_table(list(header), [[_cell(v) for v in row] for row in rows])
 
 
 def summary(rows: list[dict]) -> dict[str, float]:
