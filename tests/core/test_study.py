@@ -14,12 +14,14 @@ from usanimator_app.core import atomic
 from usanimator_app.core.compose import add_caption, compose_frame
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.export import write_mp4
+from usanimator_app.core.identity import label
 from usanimator_app.core.phantom import PhantomParams, simulate_clip
 from usanimator_app.core.study import (
     STUDY_FILE,
     Study,
     StudyClip,
     check_uncaptioned,
+    store_given_clip,
     has_caption,
     rater_orders,
     read_clip,
@@ -29,7 +31,7 @@ from usanimator_app.core.study import (
 
 
 def _clips(real: int, synthetic: int) -> list[StudyClip]:
-    return ([StudyClip(Path(f"/clips/real_{i}.mp4"), "real") for i in range(real)]
+    return ([StudyClip(Path(f"clips/real_{i:02d}.npz"), "real", content=f"sha256:{i:064x}") for i in range(real)]
             + [StudyClip(Path(f"clips/clip_{i:03d}.npz"), "synthetic", ("s.png", "d.mp4")) for i in range(synthetic)])
 
 
@@ -85,7 +87,7 @@ def test_a_study_resumes_where_each_rater_stopped(tmp_path):
         resumed.answer(1, clip, 4)
     assert resumed.next_clip(1) is None and resumed.first_unfinished_rater() == 2
     assert resumed.next_clip(2) == study.orders[1][0]
-    assert resumed.clip_path(0) == Path("/clips/real_0.mp4")  # a clip given by the user: where it is
+    assert resumed.clip_path(0) == tmp_path / "clips" / "real_00.npz"  # a clip given by the user: its copy
     assert resumed.clip_path(3) == tmp_path / "clips" / "clip_000.npz"  # a clip made for the study: in its folder
     with pytest.raises(ValueError, match="already rated"):
         resumed.answer(1, order[0], 5)
@@ -196,3 +198,40 @@ def test_clips_made_for_a_study_round_trip_in_the_study_only_format(tmp_path, ph
     assert np.array_equal(frames, phantom_frames) and fps == 12.5
     assert read_clip(path, max_frames=2)[0].shape[0] == 2
     assert not has_caption(frames[0])
+
+
+def test_a_clip_given_is_copied_into_the_folder_under_a_neutral_name_and_named_by_content(tmp_path, phantom_frames):
+    given = tmp_path / "Doe_Jane" / "DOE^JANE_MRN1.mp4"
+    given.parent.mkdir()
+    write_mp4(phantom_frames, given, 20)
+    folder = tmp_path / "study"
+    clip = store_given_clip(given, folder, "real", 1, max_frames=2)
+    assert clip == StudyClip(Path("clips/real_01.npz"), "real", content=label(given))
+    frames, fps = read_clip(folder / clip.path)
+    assert frames.shape == (2, 96, 96) and fps == 20
+    study = Study.create(folder, [clip, *_clips(0, 1)], raters=1, seed=2)
+    assert Study.open(folder).clips[0] == clip and study.clip_path(0) == folder / "clips" / "real_01.npz"
+    text = (folder / STUDY_FILE).read_text()
+    assert "Doe" not in text and "DOE" not in text and '"version": 2' in text
+
+
+def test_a_study_holds_no_path_outside_its_folder_and_a_version_1_study_still_opens(tmp_path):
+    with pytest.raises(ValueError, match="not /data/real.mp4"):
+        Study.create(tmp_path, [StudyClip(Path("/data/real.mp4"), "real"), *_clips(0, 1)], raters=1, seed=0)
+    study = Study.create(tmp_path, _clips(1, 1), raters=1, seed=0)
+    data = json.loads(study.path.read_text())
+    for path in ("/data/real.mp4", "../real.npz"):
+        data["clips"][0]["path"] = path
+        study.path.write_text(json.dumps(data))
+        with pytest.raises(UserInputError, match=f"clips\\[0\\].path is \"{path}\", expected a file in the study folder"):
+            Study.open(tmp_path)
+    data["version"] = 1  # an older app's study played the real clips where they lay: it resumes as it was
+    study.path.write_text(json.dumps(data))
+    old = Study.open(tmp_path)
+    assert old.version == 1 and old.clip_path(0) == tmp_path / "../real.npz"
+    old.answer(1, 0, 4)
+    assert json.loads(study.path.read_text())["version"] == 1 and Study.open(tmp_path).ratings[(1, 0)].realism == 4
+    data["version"] = 3
+    study.path.write_text(json.dumps(data))
+    with pytest.raises(UserInputError, match="version is 3, expected 1 or 2"):
+        Study.open(tmp_path)

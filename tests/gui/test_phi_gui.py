@@ -12,6 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -19,9 +20,12 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QLineEdit, QWidget
 
+from usanimator_app.core.export import write_png_sequence
+from usanimator_app.engine.animator import Animator
 from usanimator_app.gui.app import LOGGER_NAME, configure_logging
 from usanimator_app.gui.export_dialog import ExportDialog
 from usanimator_app.gui.main_window import Launch
+from usanimator_app.gui.study_tab import StudyTab
 
 from ..phi import HEADER_FORMS, IDENTIFIERS, PATIENT_FILE, PATIENT_FOLDER, leaks, leaks_under
 from .conftest import textured_frame
@@ -121,3 +125,40 @@ def test_patient_identifiers_reach_no_export_setting_log_or_window_text(app_log,
         assert leaks(path.read_bytes(), HEADER_FORMS) == [], path
         assert leaks(str(path.relative_to(tmp_path))) == [], path
     assert [text for text in _shown_texts(window) if leaks(text, HEADER_FORMS)] == []
+
+
+def test_a_study_made_from_patient_named_clips_names_none_of_them(open_window, qtbot, tmp_path, tiny_checkpoint):
+    """The study folder a teacher shares with raters: a real clip (the identified DICOM), a synthetic
+    clip given and a source, all named after the patient in a folder named after her, and a clip made
+    from them; no identifier in any byte or name of any file of the folder, and the study plays."""
+    inputs = tmp_path / "inputs" / PATIENT_FOLDER
+    inputs.mkdir(parents=True)
+    real = _identified_clip(inputs / f"{PATIENT_FILE}.dcm")
+    synthetic = inputs / f"{PATIENT_FILE}_synthetic"
+    write_png_sequence((textured_frame(96, 80, shift=3 * t) for t in range(4)), synthetic)
+    source = inputs / f"{PATIENT_FILE}_still.png"
+    cv2.imwrite(str(source), textured_frame(96, 80, seed=2))
+    window = open_window(tab_factories=[StudyTab])
+    window.app.set_model(Animator(tiny_checkpoint, device="cpu"), "Model: tiny.pt")
+    tab = window.tab("Study")
+    tab.setup.real.add_paths([real])
+    tab.setup.synthetic.add_paths([synthetic])
+    tab.setup.sources.add_paths([source])
+    tab.setup.drivings.add_paths([real])
+    tab.setup.raters.setValue(1)
+    tab.setup.max_frames.setValue(3)
+    folder = tmp_path / "study"
+    tab.setup.folder.setText(str(folder))
+    with qtbot.waitSignal(tab.study_opened, timeout=60000):
+        assert tab.create_study()
+    assert [clip.kind for clip in tab.study.clips] == ["real", "synthetic", "synthetic"]
+    for _ in tab.study.clips:  # the study plays from its folder alone
+        with qtbot.waitSignal(tab.rating.clip_shown, timeout=10000):
+            if tab.pages.currentWidget() is tab.rating:
+                tab.rating.scored.emit(3, "")
+            else:
+                assert tab.start_rating(1)
+    tab.rating.scored.emit(4, "real")
+    assert tab.study.next_clip(1) is None and len(tab.save_results()) == 3
+    assert len(list((folder / "clips").glob("*.npz"))) == 3
+    assert leaks_under(folder) == {}

@@ -86,6 +86,12 @@ def test_a_scripted_blind_session_gives_the_table(study_tab, qtbot, clips, tiny_
     made = folder / "clips" / "clip_001.npz"
     assert study.clips[3].path == Path("clips/clip_001.npz") and made.is_file()
     assert study.clips[3].made_from == (label(clips["source"]), label(clips["driving"]))  # by content, not name
+    # the clips given are copied into the folder under neutral names, and named by content
+    assert [(c.path, c.content) for c in study.clips[:3]] == [
+        (Path("clips/real_01.npz"), label(clips["real_a"])), (Path("clips/real_02.npz"), label(clips["real_b"])),
+        (Path("clips/synthetic_01.npz"), label(clips["synthetic_given"]))]
+    assert read_clip(folder / "clips" / "real_02.npz")[0].shape == (3, 96, 80)
+    assert not any(name in (folder / STUDY_FILE).read_text() for name in ("given", "real_a", "synthetic_given"))
     frames, _fps = read_clip(made)
     assert frames.shape == (4, 100, 120) and not has_caption(frames[0])  # the source's size, no caption
 
@@ -150,7 +156,9 @@ def test_a_paused_study_resumes_from_its_folder(study_tab, qtbot, clips, tmp_pat
     _window, tab = study_tab
     folder = tmp_path / "study"
     _plan(tab, folder, [clips["real_a"], clips["real_b"]], [clips["synthetic_given"]], raters=1)
-    assert tab.create_study()
+    with qtbot.waitSignal(tab.study_opened, timeout=10000):
+        assert tab.create_study()  # the clips given are copied into the folder (a background job)
+    assert tab.setup.progress.value() == 3
     with qtbot.waitSignal(tab.rating.clip_shown, timeout=10000):
         tab.start_rating(1)
     _answer(qtbot, tab, [Qt.Key.Key_S, Qt.Key.Key_3], more=True)

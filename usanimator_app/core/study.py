@@ -1,11 +1,14 @@
 """A blinded realism study (the paper's Table 2): the plan, the ratings and the results, Qt-free.
 
 A study is a folder holding ``study.json`` (the plan and every answer, rewritten atomically after
-each answer) and, in ``clips/``, the synthetic clips the app made for it (uncaptioned, stored as
-``.npz`` frame arrays that only the study plays). Example::
+each answer) and, in ``clips/``, every clip it plays, stored as ``.npz`` frame arrays that only the
+study plays: copies of the clips given (``real_01.npz``, ``synthetic_01.npz``, at most ``max_frames``
+frames each) and the synthetic clips the app made for it (``clip_001.npz``, uncaptioned). The folder
+may be shared with raters, so nothing in it names the user's files (clinics name them after the
+patient): a clip given is named by its content (``core.identity.label``), never by its path. Example::
 
-    {"format": "usanimator-study", "version": 1, "seed": 7, "raters": 2, "max_frames": 48,
-     "clips": [{"path": "/data/real_1.mp4", "kind": "real"},
+    {"format": "usanimator-study", "version": 2, "seed": 7, "raters": 2, "max_frames": 48,
+     "clips": [{"path": "clips/real_01.npz", "kind": "real", "content": "sha256:77e0..."},
                {"path": "clips/clip_001.npz", "kind": "synthetic", "made_from": ["sha256:9f2c...", "sha256:41ab..."]}],
      "orders": [[1, 0], [0, 1]],                       # per rater: the clips in playing order
      "ratings": [{"rater": 1, "clip": 1, "realism": 4, "guess": "synthetic"}]}
@@ -13,6 +16,9 @@ each answer) and, in ``clips/``, the synthetic clips the app made for it (uncapt
 Raters are numbered from 1, clips by their place in ``clips``; ``guess`` is 'real', 'synthetic' or
 null (not given). Each rater's order is a permutation drawn from the seed (``rater_orders``) and is
 stored too, so a study replays the same way whatever numpy does later.
+
+Version 1 studies (which played the real clips from where they lay, by absolute path) still open,
+resume and are saved as version 1; the clip paths they hold are theirs, not written anew.
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ import numpy as np
 from usanimator_app.core.atomic import atomic_path, write_text_atomic
 from usanimator_app.core.compose import CAPTION, add_caption
 from usanimator_app.core.errors import UserInputError
+from usanimator_app.core.identity import label
 from usanimator_app.core.jsonfile import read_json
 from usanimator_app.core.media import open_media
 from usanimator_app.core.preprocess import to_gray_uint8
 
 FORMAT_NAME = "usanimator-study"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+OPENABLE_VERSIONS = (1, 2)  # 1: clips by absolute path (see the module's note)
 STUDY_FILE = "study.json"
 CLIPS_FOLDER = "clips"
 STUDY_CLIP_KINDS = ("real", "synthetic")
@@ -45,11 +53,13 @@ CAPTION_MATCH = 0.6  # normalised correlation above which a frame's top-left cor
 
 @dataclass(frozen=True)
 class StudyClip:
-    """One clip of the study: a file (real or synthetic) and, for clips the app made, from what."""
+    """One clip of the study: its file in the study folder (real or synthetic), the content of the
+    clip given that it copies, and, for clips the app made, from what."""
 
-    path: Path
+    path: Path  # relative to the study folder (version 1: also an absolute path)
     kind: str
     made_from: tuple[str, str] | None = None  # (source, driving) by content (core.identity.label), never by name
+    content: str | None = None  # the clip given, by content (core.identity.label), never by name
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,20 @@ def write_study_clip(path: Path, frames: np.ndarray, fps: float | None) -> None:
         np.savez_compressed(tmp, frames=np.asarray(frames, np.uint8), fps=np.float64(fps or 0.0))
 
 
+def store_given_clip(source: Path, folder: Path, kind: str, number: int, max_frames: int | None) -> StudyClip:
+    """Copy the frames of a clip given to the study (at most ``max_frames``) into ``folder`` under a
+    neutral name, ``clips/<kind>_NN.npz``; the clip names its original by content only."""
+    frames, fps = read_clip(Path(source), max_frames)
+    relative = Path(CLIPS_FOLDER) / f"{kind}_{number:02d}.npz"
+    write_study_clip(Path(folder) / relative, frames, fps)
+    return StudyClip(relative, kind, content=label(source))
+
+
+def _inside(path: Path) -> bool:
+    """True for a relative path that stays inside the study folder."""
+    return not path.is_absolute() and not path.drive and ".." not in path.parts
+
+
 def check_uncaptioned(path: Path) -> None:
     """Refuse a clip whose first frame carries the SYNTHETIC caption: it cannot be rated blind."""
     frames, _fps = read_clip(path, max_frames=1)
@@ -137,8 +161,9 @@ class Study:
     """A study folder: the clips, raters, seed, each rater's order and the answers so far."""
 
     def __init__(self, folder: Path, clips: list[StudyClip], raters: int, seed: int, orders: list[list[int]],
-                 ratings: list[Rating], max_frames: int | None = None):
+                 ratings: list[Rating], max_frames: int | None = None, version: int = FORMAT_VERSION):
         self.folder = Path(folder)
+        self.version = version
         self.clips = clips
         self.raters = raters
         self.seed = seed
@@ -158,6 +183,9 @@ class Study:
             raise UserInputError("a study needs at least one real and one synthetic clip")
         if raters < 1:
             raise UserInputError(f"a study needs at least one rater, not {raters}")
+        outside = [clip.path for clip in clips if not _inside(Path(clip.path))]
+        if outside:  # a path outside the folder would name the user's file in study.json
+            raise ValueError(f"a study's clips are files in its folder (store_given_clip), not {outside[0]}")
         study = cls(folder, list(clips), raters, seed, rater_orders(seed, raters, len(clips)), [], max_frames)
         study.save()
         return study
@@ -204,9 +232,10 @@ class Study:
 
     def save(self) -> None:
         data = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "seed": self.seed, "raters": self.raters,
+            "format": FORMAT_NAME, "version": self.version, "seed": self.seed, "raters": self.raters,
             "max_frames": self.max_frames,
             "clips": [{"path": clip.path.as_posix(), "kind": clip.kind}
+                      | ({"content": clip.content} if clip.content else {})
                       | ({"made_from": list(clip.made_from)} if clip.made_from else {}) for clip in self.clips],
             "orders": self.orders,
             "ratings": [{"rater": r.rater, "clip": r.clip, "realism": r.realism, "guess": r.guess}
@@ -233,8 +262,9 @@ def _parse(path: Path, data: object) -> Study:
         raise fail("the file", data, "a JSON object")
     if data.get("format") != FORMAT_NAME:
         raise fail("format", data.get("format"), f'"{FORMAT_NAME}"')
-    if data.get("version") != FORMAT_VERSION:
-        raise fail("version", data.get("version"), str(FORMAT_VERSION))
+    version = data.get("version")
+    if version not in OPENABLE_VERSIONS:
+        raise fail("version", version, " or ".join(map(str, OPENABLE_VERSIONS)) + " (a newer app's study? update this one)")
     seed = integer("seed", data.get("seed"), 0)
     raters = integer("raters", data.get("raters"), 1)
     max_frames = data.get("max_frames")
@@ -247,12 +277,17 @@ def _parse(path: Path, data: object) -> Study:
     for i, clip in enumerate(clips):
         if not isinstance(clip, dict) or not isinstance(clip.get("path"), str) or not clip["path"]:
             raise fail(f"clips[{i}].path", clip.get("path") if isinstance(clip, dict) else clip, "a file path")
+        if version >= 2 and not _inside(Path(clip["path"])):
+            raise fail(f"clips[{i}].path", clip["path"], "a file in the study folder (a relative path)")
         if clip.get("kind") not in STUDY_CLIP_KINDS:
             raise fail(f"clips[{i}].kind", clip.get("kind"), '"real" or "synthetic"')
         made = clip.get("made_from")
         if made is not None and not (isinstance(made, list) and len(made) == 2 and all(isinstance(m, str) for m in made)):
             raise fail(f"clips[{i}].made_from", made, "[source, driving]")
-        parsed.append(StudyClip(Path(clip["path"]), clip["kind"], tuple(made) if made else None))
+        content = clip.get("content")
+        if content is not None and not isinstance(content, str):
+            raise fail(f"clips[{i}].content", content, "a content label (sha256:…)")
+        parsed.append(StudyClip(Path(clip["path"]), clip["kind"], tuple(made) if made else None, content))
     orders = data.get("orders")
     if not isinstance(orders, list) or len(orders) != raters:
         raise fail("orders", orders, f"one order per rater ({raters})")
@@ -275,7 +310,7 @@ def _parse(path: Path, data: object) -> Study:
             raise fail(f"ratings[{i}]", entry, "one answer per rater and clip (this one repeats)")
         seen.add((rater, clip))
         ratings.append(Rating(rater, clip, realism, entry.get("guess")))
-    return Study(path.parent, parsed, raters, seed, orders, ratings, max_frames)
+    return Study(path.parent, parsed, raters, seed, orders, ratings, max_frames, version)
 
 
 # ------------------------------------------------------------------------------------- results

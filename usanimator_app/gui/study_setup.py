@@ -120,7 +120,7 @@ class StudySetup(QWidget):
         self.seed = QSpinBox(minimum=0, maximum=999_999, value=random.SystemRandom().randrange(1_000_000))
         self.max_frames = QSpinBox(minimum=0, maximum=10_000, value=0, specialValueText="All")
         self.folder = QLineEdit()
-        self.folder.setPlaceholderText("an empty folder for study.json, the made clips and the results")
+        self.folder.setPlaceholderText("an empty folder for study.json, copies of the clips and the results")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self._choose_folder)
         self.create_button = QPushButton("Create study")

@@ -3,8 +3,10 @@
 Pages: setup (a new study, or open one), home (who rates next), rating (one clip at a time, no
 names, captions or other hint of where it came from), results. The study itself is the Qt-free
 ``core.study.Study``: every answer is saved at once to the study folder's ``study.json``, so a study
-is paused by leaving it and resumed by opening its folder. Synthetic clips the tab makes are the
-model's default output, uncaptioned, written as study-only ``.npz`` files into ``clips/``.
+is paused by leaving it and resumed by opening its folder. Every clip it plays is in the folder's
+``clips/`` as a study-only ``.npz`` file under a neutral name: the clips given are copied there, and
+the synthetic clips the tab makes (the model's default output, uncaptioned) are written there, so a
+shared study folder names none of the user's files.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.identity import label
 from usanimator_app.core.media import open_media
-from usanimator_app.core.study import CLIPS_FOLDER, STUDY_FILE, Study, StudyClip, check_uncaptioned, read_clip, write_study_clip
+from usanimator_app.core.study import (
+    CLIPS_FOLDER,
+    STUDY_FILE,
+    Study,
+    StudyClip,
+    check_uncaptioned,
+    read_clip,
+    store_given_clip,
+    write_study_clip,
+)
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
 from usanimator_app.engine.pipeline import DrivingFrames, load_source_frame
 from usanimator_app.gui.context import Tab, TabContext
@@ -32,11 +43,19 @@ from usanimator_app.gui.workers import Cancelled, JobFunction, JobRunner
 log = logging.getLogger(__name__)
 
 
-def make_clips_job(animator: Animator, pairs: list[tuple[Path, Path]], folder: Path, max_frames: int | None) -> JobFunction:
-    """Animate each (source, driving) pair with the model's default output, uncaptioned, into
-    ``folder/clips/clip_NNN.npz``; yields a ``StudyClip`` (path relative to ``folder``) per clip made."""
+def make_clips_job(animator: Animator | None, pairs: list[tuple[Path, Path]], folder: Path, max_frames: int | None,
+                   given: list[tuple[Path, str]] = ()) -> JobFunction:
+    """Copy each clip given, (path, kind), into ``folder/clips/<kind>_NN.npz``, then animate each
+    (source, driving) pair with the model's default output, uncaptioned, into
+    ``folder/clips/clip_NNN.npz``; yields a ``StudyClip`` (path relative to ``folder``) per clip."""
 
     def job(should_stop: Callable[[], bool]) -> Iterator[StudyClip]:
+        numbers = {}
+        for path, kind in given:
+            if should_stop():
+                raise Cancelled()
+            numbers[kind] = numbers.get(kind, 0) + 1
+            yield store_given_clip(path, folder, kind, numbers[kind], max_frames)
         for number, (source, driving) in enumerate(pairs, start=1):
             source_frame = load_source_frame(source, animator.image_size)
             media = open_media(driving)
@@ -105,17 +124,17 @@ class StudyTab(Tab):
         if problem is not None:
             self._prompts.error(problem)
             return False
-        given = [StudyClip(p, "real") for p in plan.real] + [StudyClip(p, "synthetic") for p in plan.synthetic]
-        if not plan.pairs:
-            return self._write_study(given)
-        if not self.jobs.start("make", make_clips_job(self._app.model, plan.pairs, plan.folder, plan.max_frames),
-                               self._clip_made, self._making_ended):
+        given = [(p, "real") for p in plan.real] + [(p, "synthetic") for p in plan.synthetic]
+        job = make_clips_job(self._app.model if plan.pairs else None, plan.pairs, plan.folder, plan.max_frames, given)
+        kind = "make" if plan.pairs else "copy"  # only making clips runs a model
+        if not self.jobs.start(kind, job, self._clip_made, self._making_ended):
             return False
-        self._pending = given
+        self._pending = []
         self.setup.set_busy(True)
-        self.setup.progress.setRange(0, len(plan.pairs))
+        self.setup.progress.setRange(0, len(given) + len(plan.pairs))
         self.setup.progress.setValue(0)
-        self.setup.progress_label.setText(f"Making {len(plan.pairs)} synthetic clips…")
+        made = f" and making {len(plan.pairs)} synthetic clips" if plan.pairs else ""
+        self.setup.progress_label.setText(f"Copying {len(given)} clips into the study folder{made}…")
         return True
 
     def _plan_problem(self, plan: StudyPlan) -> str | None:
@@ -138,7 +157,7 @@ class StudyTab(Tab):
 
     def _making_ended(self, outcome: str, message: str) -> None:
         self.setup.set_busy(False)
-        texts = {"finished": "Clips made.", "cancelled": "Cancelled: no study was written."}
+        texts = {"finished": "Clips ready.", "cancelled": "Cancelled: no study was written."}
         self.setup.progress_label.setText(texts.get(outcome, "Making the clips failed: no study was written."))
         if outcome == "failed":
             self._prompts.error(message)

@@ -21,7 +21,8 @@ from usanimator_app.core.errors import UserInputError
 JobFunction = Callable[[Callable[[], bool]], Iterable[object]]
 log = logging.getLogger(__name__)
 JOB_WORDS = {"model": "Loading a model…", "run": "Animating…", "export": "Exporting…", "predict": "Predicting landmarks…",
-             "track": "Tracking…", "make": "Making study clips…", "load": "Loading a clip…"}  # a job kind in words
+             "track": "Tracking…", "make": "Making study clips…", "copy": "Copying study clips…",
+             "load": "Loading a clip…"}  # a job kind in words
 MODEL_JOBS = frozenset({"model", "run", "predict", "track", "make"})  # they run a model: one at a time in the application
 
 
