@@ -144,7 +144,8 @@ def montage(runs: list[tuple[str, PairRun, int]], columns: int = 6, tile: int = 
         pair = [cv2.resize(image, (tile, round(tile * image.shape[0] / image.shape[1]))) for image in (run.still, run.frames[index])]
         column = np.concatenate(pair, axis=0)
         column = cv2.copyMakeBorder(column, 14, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
-        cv2.putText(column, f"{name[:26]} f{index}", (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.3, 255, 1, cv2.LINE_AA)
+        source, _, driving = name.partition(" <- ")
+        cv2.putText(column, f"{source[:11]}<-{driving[:11]} f{index}", (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.3, 255, 1, cv2.LINE_AA)
         tiles.append(column)
     height = max(t.shape[0] for t in tiles)
     tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 0))) for t in tiles]
