@@ -10,6 +10,7 @@ from usanimator_app.gui.animate_tab import AnimateTab
 from usanimator_app.gui.annotate_tab import AnnotateTab
 from usanimator_app.gui.main_window import Launch
 from usanimator_app.gui.study_tab import StudyTab
+from usanimator_app.gui.train_tab import TrainTab
 
 REFUSED = "Another job is running ({}): wait for it or stop it first."
 
@@ -25,8 +26,8 @@ def _hold(tab, kind: str, release: threading.Event) -> None:
 
 
 def test_a_second_model_job_is_refused_from_every_tab(open_window, qtbot, tiny_checkpoint, media, tmp_path, drop_files):
-    window = open_window(Launch(model=tiny_checkpoint, device="cpu"), tab_factories=[AnimateTab, AnnotateTab, StudyTab])
-    animate, annotate, study = window.tab("Animate"), window.tab("Annotate"), window.tab("Study")
+    window = open_window(Launch(model=tiny_checkpoint, device="cpu"), tab_factories=[AnimateTab, AnnotateTab, StudyTab, TrainTab])
+    animate, annotate, study, train = window.tab("Animate"), window.tab("Annotate"), window.tab("Study"), window.tab("Train")
     qtbot.waitUntil(lambda: animate.animator is not None and not animate.busy, timeout=30000)
     drop_files(animate.source_panel, media["source"])
     drop_files(animate.driving_panel, media["driving"])
@@ -51,6 +52,7 @@ def test_a_second_model_job_is_refused_from_every_tab(open_window, qtbot, tiny_c
     assert not annotate.track("forward") and refused("Animating…")
     assert not study.create_study() and refused("Animating…")
     assert not animate.load_model(tiny_checkpoint) and refused("Animating…")
+    assert not train.start() and refused("Animating…") and train.process is None  # the trainer would share the cores
     with qtbot.waitSignal(animate.jobs.changed, timeout=30000, check_params_cb=lambda: not animate.busy):
         release.set()
 
@@ -59,6 +61,7 @@ def test_a_second_model_job_is_refused_from_every_tab(open_window, qtbot, tiny_c
     assert not animate.run() and refused("Predicting landmarks…")
     assert not animate.load_model(tiny_checkpoint) and refused("Predicting landmarks…")
     assert not study.create_study() and refused("Predicting landmarks…")
+    assert not train.resume() and refused("Predicting landmarks…")
     with qtbot.waitSignal(annotate.jobs.changed, timeout=30000, check_params_cb=lambda: not annotate.busy):
         release.set()
 

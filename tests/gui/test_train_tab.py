@@ -143,7 +143,10 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     with qtbot.waitSignal(tab.run_ended, timeout=120000) as ended:
         assert tab.start()
         assert not tab.run_settings.start_button.isEnabled() and tab.run_settings.stop_button.isEnabled()
+        # The trainer runs a model on the same cores: no other tab's model job may start meanwhile.
+        assert tab._context.jobs.refusal(object(), "run") == "Another job is running (Training…): wait for it or stop it first."
     assert ended.args == ["finished"]
+    assert tab._context.jobs.refusal(object(), "run") == ""
     assert tab.progress_state.history["total_g"][0] == [1, 2, 3] and {"rec_l1", "rec_vgg", "eq1", "key", "gan_d"} <= set(tab.loss_plot.curves)
     assert len(tab.loss_plot.curves["total_g"].getData()[0]) == 3
     assert not tab.previews.labels["final"].pixmap().isNull() and tab.previews.title() == "Previews (step 3)"

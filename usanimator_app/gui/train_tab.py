@@ -212,6 +212,8 @@ class TrainTab(Tab):
         return self._launch(resume=True)
 
     def _launch(self, resume: bool) -> bool:
+        if not self.running and not self._context.jobs.admit(self, "train"):
+            return False  # another tab runs a model (the user is told)
         problem = self._launch_problem(resume)
         if problem:
             self._prompts.error(problem)
@@ -234,6 +236,7 @@ class TrainTab(Tab):
         self.status_label.setText("Starting…")
         self.progress.setRange(0, 0)
         process.start(arguments)
+        self._context.jobs.started(self, "train")
         self._update_controls()
         return True
 
@@ -280,6 +283,7 @@ class TrainTab(Tab):
         self.report_received.emit(report)
 
     def _end(self, outcome: str, code: int) -> None:
+        self._context.jobs.ended(self)
         process, self.process = self.process, None
         process.deleteLater()
         text = {"finished": "Training finished", "stopped": "Training stopped",

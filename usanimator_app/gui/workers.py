@@ -22,8 +22,9 @@ JobFunction = Callable[[Callable[[], bool]], Iterable[object]]
 log = logging.getLogger(__name__)
 JOB_WORDS = {"model": "Loading a model…", "run": "Animating…", "export": "Exporting…", "predict": "Predicting landmarks…",
              "track": "Tracking…", "make": "Making study clips…", "copy": "Copying study clips…",
-             "load": "Loading a clip…"}  # a job kind in words
-MODEL_JOBS = frozenset({"model", "run", "predict", "track", "make"})  # they run a model: one at a time in the application
+             "load": "Loading a clip…", "train": "Training…"}  # a job kind in words
+# They run a model: one at a time in the application ("train": the Train tab's trainer subprocess, on the same cores).
+MODEL_JOBS = frozenset({"model", "run", "predict", "track", "make", "train"})
 
 
 class Cancelled(Exception):
