@@ -147,3 +147,23 @@ def test_the_reference_frame_number_stays_within_the_driving_clip(open_window, m
     assert tab.motion.reference_index.maximum() == 39 and tab.motion.options().reference == 30
     assert tab.load_driving(media["driving"])  # 5 frames
     assert tab.motion.reference_index.maximum() == 4 and tab.motion.options().reference == 4
+
+
+def test_tissue_motion_and_kept_fan_are_on_by_default_and_remembered(qtbot, settings_path):
+    motion, output = MotionControls(), OutputControls()
+    qtbot.addWidget(motion)
+    qtbot.addWidget(output)
+    assert motion.options().tissue and output.options().keep_sector  # the defaults, as the CLI's
+    motion.tissue.setChecked(False)
+    output.keep_sector.setChecked(False)
+    stored = Settings(settings_path)
+    motion.save(stored)
+    output.save(stored)
+    again_motion, again_output = MotionControls(), OutputControls()
+    qtbot.addWidget(again_motion)
+    qtbot.addWidget(again_output)
+    again_motion.load(Settings(settings_path))
+    again_output.load(Settings(settings_path))
+    assert not again_motion.options().tissue and not again_output.options().keep_sector
+    again_output.mode.setCurrentIndex(again_output.mode.findData("generated"))
+    assert not again_output.keep_sector.isEnabled()  # it applies to the default mode only

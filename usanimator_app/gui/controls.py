@@ -150,7 +150,7 @@ class ModelPanel(QGroupBox):
 
 
 class MotionControls(QGroupBox):
-    """MotionOptions (relative / absolute, adapt scale, reference, gain) and the frame limit."""
+    """MotionOptions (relative / absolute, adapt scale, reference, gain, tissue motion) and the frame limit."""
 
     REFERENCES = (("first", "First frame"), ("best", "Best aligned frame"), ("index", "Frame number"))
 
@@ -162,6 +162,9 @@ class MotionControls(QGroupBox):
         self.mode.setToolTip("Relative: the source moves as the driving clip moves away from its reference frame.\n"
                              "Absolute: the source takes the driving frame's keypoints as they are.")
         self.adapt_scale = QCheckBox("Adapt scale to the source")
+        self.tissue = QCheckBox("Tissue motion (never folds)")
+        self.tissue.setToolTip("The network's motion integrated as a velocity field, still at the fan's edge and smoothed\n"
+                               "where it would crush or blow up tissue (usanimator animate --raw-motion turns it off)")
         self.reference = QComboBox()
         for key, label in self.REFERENCES:
             self.reference.addItem(label, key)
@@ -180,6 +183,7 @@ class MotionControls(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Mode", self.mode)
         form.addRow("", self.adapt_scale)
+        form.addRow("", self.tissue)
         form.addRow("Reference", row(self.reference, self.reference_index))
         form.addRow("Motion gain", self.gain)
         form.addRow("Max frames", self.max_frames)
@@ -194,6 +198,7 @@ class MotionControls(QGroupBox):
             adapt_scale=self.adapt_scale.isChecked(),
             reference=self.reference_index.value() if reference == "index" else reference,
             gain=self.gain.value(),
+            tissue=self.tissue.isChecked(),
         )
 
     def frame_limit(self) -> int | None:
@@ -207,6 +212,7 @@ class MotionControls(QGroupBox):
         if is_index:
             self.reference_index.setValue(int(options.reference))
         self.gain.setValue(options.gain)
+        self.tissue.setChecked(options.tissue)
         self.max_frames.setValue(frame_limit or 0)
         self._update_enabled()
 
@@ -223,6 +229,7 @@ class MotionControls(QGroupBox):
                 adapt_scale=settings.flag("motion/adapt_scale", True),
                 reference=int(reference) if reference.isdigit() else reference if reference in ("first", "best") else "first",
                 gain=settings.number("motion/gain", 1.0),
+                tissue=settings.flag("motion/tissue", True),
             ),
             settings.integer("motion/max_frames", 0),
         )
@@ -233,6 +240,7 @@ class MotionControls(QGroupBox):
         settings.set("motion/adapt_scale", options.adapt_scale)
         settings.set("motion/reference", str(options.reference))
         settings.set("motion/gain", options.gain)
+        settings.set("motion/tissue", options.tissue)
         settings.set("motion/max_frames", self.max_frames.value())
 
     def _update_enabled(self) -> None:
