@@ -57,11 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_transfer(args: argparse.Namespace, models: dict[str, str]) -> int:
-    from dataclasses import replace
-
     from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
     from usanimator_app.evaluation import transfer as T
-    from usanimator_app.evaluation.protocol import load_eval_clip, test_clips
+    from usanimator_app.evaluation.protocol import test_clips
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -71,24 +69,22 @@ def run_transfer(args: argparse.Namespace, models: dict[str, str]) -> int:
         animator = Animator(path, device=args.device)
         variants.append(T.Variant(name, animator, MotionOptions(), OutputOptions()))
         if args.raw_too:
-            variants.append(T.Variant(f"{name}:raw", animator, replace(MotionOptions(), tissue=False),
-                                      replace(OutputOptions(), keep_sector=False)))
+            variants.append(T.Variant(f"{name}:raw", animator, MotionOptions(tissue=False), OutputOptions(keep_sector=False)))
     report = T.TransferReport()
     info = {"window": args.window, "device": variants[0].animator.device_choice.label, "fid_frame_stride": args.fid_frame_stride}
     real_frames = None
     pairs, clips = [], {}
     if args.data:
         pairs, clips = T.folder_pairs(args.data)
-        paths, which = test_clips(args.data)
+        _, which = test_clips(args.data)
         info["data"] = f"{len(clips)} clips ({which}): {len(pairs)} ordered pairs"
-        frames = [load_eval_clip(p, args.window, ()).frames for p in paths]
-        real_frames = T.np.concatenate([f[:: args.fid_frame_stride] for f in frames])
+        real_frames = T.real_frames(clips, args.window, args.fid_frame_stride)
     if args.source:
         more, driving = T.still_pairs(args.source, args.driving)
         pairs, clips = pairs + more, {**clips, **driving}
         info["stills"] = f"{len(args.source)} stills x {len(args.driving)} driving clips"
     if pairs:
-        T.evaluate_real(variants, pairs, clips, real_frames if args.data else None, args.window, args.fid_frame_stride, report, progress)
+        T.evaluate_real(variants, pairs, clips, real_frames, args.window, args.fid_frame_stride, report, progress)
     if args.phantom_pairs:
         T.evaluate_phantom(variants, args.phantom_pairs, report, progress)
     paths = T.write_transfer_report(report, args.out, info)

@@ -23,6 +23,12 @@ FOLD_DET = 0.0
 IMPLAUSIBLE_LOW, IMPLAUSIBLE_HIGH = 0.25, 4.0
 LIT_THRESHOLD = 16  # grey level above which a pixel outside the sector counts as lit
 BRIGHT_PERCENTILE = 95.0
+WORST_OF = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}  # per figure
+
+
+def worst(figures: list[dict[str, float]]) -> dict[str, float]:
+    """The worst value of each figure of ``WORST_OF`` over frames (or clips, or pairs)."""
+    return {key: pick(f[key] for f in figures) for key, pick in WORST_OF.items()}
 
 
 def jacobian_determinant(displacement: np.ndarray, model_size: int) -> np.ndarray:

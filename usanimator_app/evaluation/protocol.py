@@ -72,13 +72,25 @@ class MethodResult:
     per_clip: list[dict] = field(default_factory=list)
 
 
+def centred_window(length: int, window: int) -> slice:
+    """The frames of a clip of ``length`` that are scored: at most ``window``, centred on its middle frame."""
+    start = max(0, min(length // 2 - window // 2, length - window))
+    return slice(start, min(length, start + window))
+
+
+def square_frames(gray: np.ndarray) -> np.ndarray:
+    """Gray frames (F, H, W) uint8 -> (F, EVAL_SIZE, EVAL_SIZE) in the evaluation square of their first frame."""
+    geometry = fit_geometry(gray[0], size=EVAL_SIZE, crop_borders=True)
+    return np.stack([geometry.to_model(g) for g in gray])
+
+
 def load_eval_clip(path: Path, window: int, landmark_names: tuple[str, ...]) -> EvalClip:
     """Decode a clip, cut the window centred on its middle frame, map it into the evaluation square."""
     gray = np.stack(list(open_media(path).iter_gray()))
     middle = len(gray) // 2
-    start = max(0, min(middle - window // 2, len(gray) - window))
-    stop = min(len(gray), start + window)
-    gray = gray[start:stop]
+    scored = centred_window(len(gray), window)
+    start, stop = scored.start, scored.stop
+    gray = gray[scored]
     geometry = fit_geometry(gray[0], size=EVAL_SIZE, crop_borders=True)
     landmarks = np.zeros((len(gray), len(landmark_names), 2))
     annotated = np.zeros((len(gray), len(landmark_names)), bool)
@@ -192,11 +204,15 @@ def _distribution_metrics(nets: FeatureNets, videos: list[np.ndarray], real: dic
         if min(len(features), len(real[key])) < 2:
             values[name] = f"unavailable: {len(features)} samples (at least 2 needed; clips shorter than {FVD_CLIP_LENGTH} frames give none)"
             continue
-        values[name] = M.frechet_distance_from_features(features, real[key])
-        low, high = M.bootstrap_interval(M.frechet_distance_from_features, features, real[key], BOOTSTRAP_REPEATS)
-        values[f"{name}_CI"] = f"{low:.1f}-{high:.1f}"
-        values[f"{name}_n"] = float(len(features))
+        values.update(frechet_with_interval(name, features, real[key]))
     return values
+
+
+def frechet_with_interval(name: str, features: np.ndarray, real: np.ndarray) -> dict[str, float | str]:
+    """{name: Fréchet distance, name_CI: its bootstrap 95% interval, name_n: the sample count}."""
+    low, high = M.bootstrap_interval(M.frechet_distance_from_features, features, real, BOOTSTRAP_REPEATS)
+    return {name: M.frechet_distance_from_features(features, real), f"{name}_CI": f"{low:.1f}-{high:.1f}",
+            f"{name}_n": float(len(features))}
 
 
 def _detect(detector: Animator, frames: list[np.ndarray]) -> np.ndarray:
@@ -207,14 +223,6 @@ def _detect(detector: Animator, frames: list[np.ndarray]) -> np.ndarray:
         small = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
         points.append(detector.to_pixels(detector.keypoints(small).keypoints) * (EVAL_SIZE / size))
     return np.stack(points)
-
-
-PLAUSIBILITY_WORST = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}
-
-
-def worst_plausibility(frames: list[dict[str, float]]) -> dict[str, float]:
-    """The worst frame's value of each plausibility figure (docs/METRICS.md)."""
-    return {key: worst(f[key] for f in frames) for key, worst in PLAUSIBILITY_WORST.items()}
 
 
 def _reconstruction_scores(clip: EvalClip, outputs: list[np.ndarray], carried: list[np.ndarray] | None) -> dict:
@@ -287,9 +295,8 @@ def evaluate(
             scores["LPIPS"] = "available" if lpips_ok else lpips_reason
             if akd:
                 scores["AKD_px"] = float(np.mean(akd))
-            for key, worst in PLAUSIBILITY_WORST.items():  # worst over clips of each clip's worst frame
-                if all(key in r for r in per_clip):
-                    scores[key] = float(worst(r[key] for r in per_clip))
+            if all(key in r for r in per_clip for key in P.WORST_OF):  # worst over clips of each clip's worst frame
+                scores.update(P.worst(per_clip))
             result.per_clip = [{k: (float(np.mean(v)) if isinstance(v, np.ndarray) else v) for k, v in r.items()} for r in per_clip]
         scores.update(_distribution_metrics(nets, videos, real, fid_frame_stride))
         setattr(result, task, scores)
@@ -319,7 +326,7 @@ def evaluate(
                     ]
                     if suffix == "":  # the motion and the default output's image: worst frame per clip
                         for row, r in zip(per_clip, rendered):
-                            row.update(worst_plausibility(r.plausibility))
+                            row.update(P.worst(r.plausibility))
                     akd = [M.average_keypoint_distance(_detect(detector, list(v)), real_kp[c.name]) for c, v in zip(clips, videos)] if detector else None
                     record(task, name + suffix, videos, per_clip, akd)
                 else:

@@ -39,11 +39,10 @@ from usanimator_app.engine.animator import Animator, MotionOptions, OutputOption
 from usanimator_app.engine.render import NativeRenderer, output_geometry
 from usanimator_app.evaluation import metrics as M
 from usanimator_app.evaluation import plausibility as P
-from usanimator_app.evaluation.protocol import EVAL_SIZE, FeatureNets, _cell, test_clips
+from usanimator_app.evaluation.protocol import (EVAL_SIZE, FeatureNets, _cell, centred_window, frechet_with_interval,
+                                                square_frames, test_clips)
 from usanimator_app.evaluation.protocol import _table as protocol_table
 
-FRAME_FIGURES = ("folds", "implausible", "sector_iou", "lit_outside", "bright_fill")
-WORST = {"folds": max, "implausible": max, "sector_iou": min, "lit_outside": max, "bright_fill": max}
 
 
 @dataclass
@@ -52,7 +51,8 @@ class PairRun:
 
     frames: list[np.ndarray]  # F output frames (h, w) uint8 at the source's model scale
     still: np.ndarray  # the source on the same grid
-    figures: list[dict[str, float]]  # per frame: FRAME_FIGURES + motion_px
+    outline: np.ndarray  # the still's sector outline (core.sector)
+    figures: list[dict[str, float]]  # per frame: plausibility.WORST_OF's figures + motion_px
     displacements: list[np.ndarray]  # per frame (h, w, 2) model pixels
     geometry: object  # the source's FrameGeometry at the model size
 
@@ -84,7 +84,7 @@ def animate_pair(variant: Variant, source_gray: np.ndarray, driving: list[np.nda
     still = _uint8(NativeRenderer(source_gray, geometry, grid, torch.device("cpu"), keep_sector=False).still())
     outline = sector_outline(still)
     sector = sector_mask(source_model)
-    run = PairRun([], still, [], [], geometry)
+    run = PairRun([], still, outline, [], [], geometry)
     output = OutputOptions(size="model", keep_sector=variant.output.keep_sector)
     for result in animator.animate(source_model, driving, variant.motion, native=(source_gray, geometry), output=output):
         height, width = result.occlusion.shape
@@ -98,11 +98,8 @@ def animate_pair(variant: Variant, source_gray: np.ndarray, driving: list[np.nda
 
 def pair_row(name: str, run: PairRun, self_motion_px: float) -> dict:
     """A pair's table row: worst frame of each figure, its index, the motion kept."""
-    row: dict = {"pair": name, "frames": len(run.figures)}
-    for key in FRAME_FIGURES:
-        values = [f[key] for f in run.figures]
-        row[key] = WORST[key](values)
-    row["source_bright"] = P.source_bright_share(run.still, sector_outline(run.still))
+    row: dict = {"pair": name, "frames": len(run.figures), **P.worst(run.figures)}
+    row["source_bright"] = P.source_bright_share(run.still, run.outline)
     motion = float(np.mean([f["motion_px"] for f in run.figures]))
     row["motion_px"] = motion
     row["motion_kept"] = motion / self_motion_px if self_motion_px > 0 else float("nan")
@@ -125,6 +122,13 @@ def folder_pairs(folder: Path) -> tuple[list[RealPair], dict[str, list[np.ndarra
     clips = {p.stem: list(open_media(p).iter_gray()) for p in paths}
     pairs = [RealPair(f"{a} <- {b}", clips[a][0], b) for a in clips for b in clips if a != b]
     return pairs, clips
+
+
+def real_frames(clips: dict[str, list[np.ndarray]], window: int, stride: int) -> np.ndarray:
+    """The FID reference: every ``stride``-th frame of each clip's scored window (as the reconstruction
+    protocol scores it: ``protocol.centred_window``), in the evaluation square, (N, EVAL_SIZE, EVAL_SIZE)."""
+    return np.concatenate([square_frames(np.stack(frames)[centred_window(len(frames), window)])[::stride]
+                           for frames in clips.values()])
 
 
 def still_pairs(sources: list[Path], drivings: list[Path]) -> tuple[list[RealPair], dict[str, list[np.ndarray]]]:
@@ -160,12 +164,8 @@ def _to_square(run: PairRun, source_gray: np.ndarray) -> list[np.ndarray]:
     return [square.crop_to_model(frame) for frame in run.frames]
 
 
-def _fid(nets, frames: list[np.ndarray], real: np.ndarray | None, stride: int) -> dict:
-    if real is None:
-        return {"FID": nets.inception_reason}
-    features = nets.fid_features(np.stack(frames[::stride]))
-    low, high = M.bootstrap_interval(M.frechet_distance_from_features, features, real, 100)
-    return {"FID": M.frechet_distance_from_features(features, real), "FID_CI": f"{low:.1f}-{high:.1f}", "FID_n": len(features)}
+def _fid(nets, frames: list[np.ndarray], real: np.ndarray, stride: int) -> dict:
+    return frechet_with_interval("FID", nets.fid_features(np.stack(frames[::stride])), real)
 
 
 @dataclass
@@ -284,7 +284,7 @@ def _table(header: Iterable[str], rows: list[list]) -> str:
 
 def summary(rows: list[dict]) -> dict[str, float]:
     """Worst over all pairs and frames of each figure, and the lowest motion kept."""
-    out = {key: WORST[key](r[key] for r in rows) for key in FRAME_FIGURES}
+    out = P.worst(rows)
     out["bright_fill_over_source"] = max(r["bright_fill"] - r["source_bright"] for r in rows)
     out["motion_kept_min"] = min(r["motion_kept"] for r in rows)
     out["motion_kept_mean"] = float(np.mean([r["motion_kept"] for r in rows]))
