@@ -120,28 +120,34 @@ class MotionRecord:
     ``frame_index`` (F,). No file names or paths.
     """
 
+    FIELDS = ("displacement", "occlusion", "output_keypoints", "output_landmarks", "driving_keypoints", "driving_landmarks")
+
     def __init__(self, source: np.ndarray, landmark_names: Sequence[str]):
         self.source = np.asarray(source, np.uint8)
         self.landmark_names = list(landmark_names)
-        self.frames: list[FrameResult] = []
+        self.source_points: tuple[np.ndarray, np.ndarray] | None = None  # (keypoints, landmarks) of the source
+        self.fields: dict[str, list[np.ndarray]] = {name: [] for name in self.FIELDS}
+        self.frame_index: list[int] = []
 
     def add(self, result: FrameResult) -> None:
-        self.frames.append(result)
+        """Keep one frame's motion (its small arrays only: the images are not held, so memory stays
+        at the motion's size, about 35 kB a frame for a 64 x 64 grid)."""
+        if self.source_points is None:
+            self.source_points = (result.source_keypoints, result.source_landmarks)
+        for name in self.FIELDS:
+            self.fields[name].append(np.asarray(getattr(result, name), np.float32))
+        self.frame_index.append(result.index)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        if not self.frames:
+        if self.source_points is None:
             raise UserInputError("no frames were animated: there is no motion to write")
-        first = self.frames[0]
-
-        def stack(name: str) -> np.ndarray:
-            return np.stack([getattr(f, name) for f in self.frames]).astype(np.float32)
-
+        stacked = {name: np.stack(values) for name, values in self.fields.items()}
         return {
-            "displacement": stack("displacement"), "occlusion": stack("occlusion"), "source": self.source,
-            "source_keypoints": first.source_keypoints, "source_landmarks": first.source_landmarks,
-            "keypoints": stack("output_keypoints"), "landmarks": stack("output_landmarks"),
-            "driving_keypoints": stack("driving_keypoints"), "driving_landmarks": stack("driving_landmarks"),
-            "landmark_names": np.array(self.landmark_names, dtype=str), "frame_index": np.array([f.index for f in self.frames]),
+            "displacement": stacked["displacement"], "occlusion": stacked["occlusion"], "source": self.source,
+            "source_keypoints": self.source_points[0], "source_landmarks": self.source_points[1],
+            "keypoints": stacked["output_keypoints"], "landmarks": stacked["output_landmarks"],
+            "driving_keypoints": stacked["driving_keypoints"], "driving_landmarks": stacked["driving_landmarks"],
+            "landmark_names": np.array(self.landmark_names, dtype=str), "frame_index": np.array(self.frame_index),
         }
 
     def write(self, path: str | Path) -> Path:
