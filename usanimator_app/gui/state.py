@@ -3,14 +3,15 @@
 Views subscribe with plain callbacks (:class:`Observers`); nothing here imports Qt, so tests drive
 these objects without widgets. :class:`AppState` is what every tab shares: the model in use and the
 device asked for. The tabs' own state lives here too: a training run's progress
-(:class:`TrainProgress`), a clip's landmark edits (:class:`AnnotationEdits`), the last animation
-(:class:`AnimationRun`).
+(:class:`TrainProgress`), a fine-tune run's validations (:class:`FineTuneHistory`), a clip's
+landmark edits (:class:`AnnotationEdits`), the last animation (:class:`AnimationRun`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -133,6 +134,123 @@ class TrainProgress:
         self.last_step = step
         self.add_losses(step, report.get("losses") or {})
         return format_speed(step, total, (step - first) / (now - started) if now > started else None)
+
+
+FINETUNE_FILE_NAME = "finetune.json"  # a fine-tune run's split, validations and verdict (the trainer writes it)
+KEPT_MODEL_NAME = "best.pt"  # the model a fine-tune run keeps: the best validated so far
+SPLIT_PREFIX = "validation split:"  # the trainer's message naming the held-out clips
+BUDGET_MESSAGE = re.compile(r"time budget ([0-9.]+) min")  # the trainer's message estimating the run
+
+
+def _validation(entry: Any) -> dict | None:
+    """A validation dict of the trainer with its numbers as floats; None when it lacks minutes or L1."""
+    try:
+        return {**entry, "step": int(entry.get("step", 0)), "minutes": float(entry["minutes"]),
+                "l1": float(entry["l1"]), "best": bool(entry.get("best"))}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+class FineTuneHistory:
+    """A fine-tune run's validations (the starting model's first, at 0 minutes), its split sentence,
+    time budget and verdict, from the trainer's reports or a run folder's finetune.json."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.validations: list[dict] = []  # by step; the trainer's dicts ('step', 'minutes', 'l1', 'best', ...)
+        self.split = ""
+        self.budget_minutes: float | None = None
+        self.verdict: dict | None = None
+
+    def add_validation(self, entry: Any) -> bool:
+        """One validation; it replaces one of the same step (a resumed run may validate it again)."""
+        validation = _validation(entry)
+        if validation is None:
+            return False
+        self.validations = sorted([v for v in self.validations if v["step"] != validation["step"]] + [validation],
+                                  key=lambda v: v["step"])
+        return True
+
+    def take(self, report: dict) -> bool:
+        """One trainer report; True when it changed the history (a split or budget message, a validation, the verdict)."""
+        message = str(report.get("message") or "")
+        budget = BUDGET_MESSAGE.match(message)
+        changed = False
+        if message.startswith(SPLIT_PREFIX):
+            self.split, changed = message, True
+        if budget:
+            self.budget_minutes, changed = float(budget.group(1)), True
+        if isinstance(report.get("validation"), dict):
+            changed = self.add_validation(report["validation"]) or changed
+        if isinstance(report.get("verdict"), dict):
+            self.verdict, changed = report["verdict"], True
+        return changed
+
+    def load(self, path: Path) -> None:
+        """What a run folder's finetune.json holds (nothing when it is missing or unreadable)."""
+        self.clear()
+        try:
+            record = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(record, dict):
+            return
+        for entry in record.get("validations") or []:
+            self.add_validation(entry)
+        split = record.get("split")
+        self.split = str(split.get("text", "")) if isinstance(split, dict) else ""
+        budget = record.get("budget_minutes")
+        self.budget_minutes = float(budget) if isinstance(budget, (int, float)) else None
+        self.verdict = record["verdict"] if isinstance(record.get("verdict"), dict) else None
+
+    def curve(self) -> tuple[list[float], list[float]]:
+        """(minutes of training, validation L1) of every validation, the start first."""
+        return [v["minutes"] for v in self.validations], [v["l1"] for v in self.validations]
+
+    def start(self) -> dict | None:
+        """The starting model's validation (step 0)."""
+        start = _validation(self.verdict.get("start")) if self.verdict else None
+        return start or next((v for v in self.validations if v["step"] == 0), None)
+
+    def kept(self) -> dict | None:
+        """The validation of the model kept as best.pt: the verdict's, else the newest marked best."""
+        kept = _validation(self.verdict.get("kept")) if self.verdict else None
+        return kept or next((v for v in reversed(self.validations) if v["best"]), None)
+
+    def identity_l1(self) -> float | None:
+        """The L1 of showing the source unchanged (the floor a model must beat), from the newest validation."""
+        value = self.validations[-1].get("identity_l1") if self.validations else None
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def better(self) -> bool | None:
+        """The verdict: whether the kept model beats the start (None before the run ends)."""
+        return bool(self.verdict.get("better")) if self.verdict else None
+
+    def verdict_text(self) -> str:
+        return str(self.verdict.get("text", "")) if self.verdict else ""
+
+    def summary(self) -> str:
+        """The verdict's sentence; before it, how the kept model compares with the start so far."""
+        kept, start = self.kept(), self.start()
+        if self.verdict or kept is None:
+            return self.verdict_text()
+        text = f"Kept so far: validation L1 {kept['l1']:.4f} at {kept['minutes']:.1f} min"
+        return text + (f" (start {start['l1']:.4f})" if start else "")
+
+
+def fine_tune_note(report: dict) -> str:
+    """A trainer report's validation or verdict in words, for the log ('' for any other report)."""
+    validation = _validation(report.get("validation"))
+    if validation is not None:
+        when = "of the starting model" if validation["step"] == 0 else f"at {validation['minutes']:.1f} min"
+        identity = validation.get("identity_l1")
+        text = f"validation {when}: L1 {validation['l1']:.4f}"
+        text += f" (identity {float(identity):.4f})" if isinstance(identity, (int, float)) else ""
+        return text + (", kept" if validation["best"] else "")
+    verdict = report.get("verdict")
+    return f"verdict: {verdict.get('text', '')}" if isinstance(verdict, dict) else ""
 
 
 def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:

@@ -1,6 +1,7 @@
 """The Train tab: pick dataset folders and weights, the checkpoint to fine-tune from, set up a run,
 train in a ``usanimator train`` subprocess and watch it: loss curves, speed, preview images,
-checkpoints; hand a checkpoint to the Animate tab.
+checkpoints, a fine-tune run's validations and verdict; hand a checkpoint (or a fine-tune run's kept
+model) to the Animate tab.
 
 Training runs as ``python -m usanimator_app train --data DATA/gui_dataset.yaml [--init CKPT] ...
 --progress json`` (a crash cannot take the window down); each stdout line is one JSON report,
@@ -33,12 +34,13 @@ from PySide6.QtWidgets import (
 from usanimator_app.core.paths import user_data_dir
 from usanimator_app.engine.trainer import CHECKPOINT_DIR
 from usanimator_app.gui.context import Tab, TabContext
+from usanimator_app.gui.finetune_view import FineTuneView
 from usanimator_app.gui.state import TrainProgress
 from usanimator_app.gui.train_inputs import DatasetPanel
 from usanimator_app.gui.train_monitor import LossPlot, SamplePreviews
 from usanimator_app.gui.train_process import TrainProcess
 from usanimator_app.gui.train_settings import RunSettings
-from usanimator_app.gui.widgets import push_button
+from usanimator_app.gui.widgets import push_button, row
 
 DATASET_FILE_NAME = "gui_dataset.yaml"  # the listed folders and weights, for --data (see dataset_file)
 
@@ -83,9 +85,11 @@ class TrainTab(Tab):
         left_layout.addWidget(self.run_settings)
 
         self.status_label = QLabel("Not running")
+        self.status_label.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.loss_plot = LossPlot()
+        self.validation = FineTuneView()
         self.previews = SamplePreviews()
 
         self.checkpoints = QListWidget()
@@ -107,7 +111,7 @@ class TrainTab(Tab):
         right = QVBoxLayout()
         right.addWidget(self.status_label)
         right.addWidget(self.progress)
-        right.addWidget(self.loss_plot, 3)
+        right.addLayout(row(self.loss_plot, self.validation), 3)
         right.addWidget(self.previews)
         right.addWidget(bottom, 2)
         layout = QHBoxLayout(self)
@@ -123,6 +127,7 @@ class TrainTab(Tab):
         run.stop_button.clicked.connect(self.stop)
         run.resume_button.clicked.connect(self.resume)
         self.use_button.clicked.connect(self.use_in_animate)
+        self.validation.use_button.clicked.connect(lambda: self._ask_animate(self.validation.kept_path()))
 
     def _restore(self) -> None:
         settings = self._settings
@@ -187,13 +192,14 @@ class TrainTab(Tab):
         self._update_controls()
 
     def _load_history(self) -> None:
-        """Curves from the run folder's metrics.jsonl (what an earlier or resumed run logged)."""
+        """Curves from the run folder's metrics.jsonl and finetune.json (what an earlier or resumed run logged)."""
         run = self.run_folder()
         if run is None:
             self.progress_state.clear()
         else:
             self.progress_state.load_metrics(run / "metrics.jsonl")
         self.loss_plot.show_history(self.progress_state.history)
+        self.validation.show_run(run)
 
     # ------------------------------------------------------------------------------------ process
 
@@ -225,6 +231,7 @@ class TrainTab(Tab):
             self.progress_state.clear()
             self.loss_plot.show_history({})
             self.previews.clear()
+            self.validation.begin(self.run_folder())
         self.progress_state.restart()
         process = TrainProcess(self)
         process.report.connect(self._report)
@@ -280,6 +287,9 @@ class TrainTab(Tab):
         if report.get("checkpoint"):
             self._log(f"step {step}: checkpoint {report['checkpoint']}")
             self.refresh_checkpoints()
+        note = self.validation.take_report(report)
+        if note:
+            self._log(f"step {step}: {note}")
         self.report_received.emit(report)
 
     def _end(self, outcome: str, code: int) -> None:
@@ -292,6 +302,7 @@ class TrainTab(Tab):
         last_step = self.progress_state.last_step
         if last_step is not None:
             text += f" at step {last_step}"
+        text += f": {self.validation.history.verdict_text()}" if self.validation.history.verdict else ""
         self._log(text)
         self.status_label.setText(text)
         if last_step is None:
@@ -320,11 +331,15 @@ class TrainTab(Tab):
         if item is None:
             self._context.show_message("No checkpoint in the run folder yet.")
             return False
+        return self._ask_animate(Path(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _ask_animate(self, path: Path) -> bool:
+        """Ask the Animate tab to load ``path`` (a checkpoint, or a fine-tune run's kept model)."""
         app = self._context.app
         if not len(app.model_requests):
             self._context.show_message("There is no Animate tab to load the checkpoint in.")
             return False
-        return app.request_model(Path(item.data(Qt.ItemDataRole.UserRole)))  # a refusal says why itself
+        return app.request_model(path)  # a refusal says why itself
 
     # ----------------------------------------------------------------------------------- controls
 
@@ -334,6 +349,7 @@ class TrainTab(Tab):
         self.datasets.setEnabled(not self.running)
         self.run_settings.set_running(self.running, self.running and self.process.stopping, has_data, has_run and has_data)
         self.use_button.setEnabled(has_run)
+        self.validation.show_if(self.run_settings.fine_tune.init_path() is not None)
 
     def shutdown(self) -> None:
         """The window is closing: stop the trainer (it saves a checkpoint), killing it if it takes too long."""
