@@ -1,22 +1,24 @@
-"""Minutes of this CPU a fine-tune needs to beat identity on clips of the same kind (issue 12).
+"""Fine-tuning in minutes (issue 23): the kept model's L1 on clips it never saw, per time budget.
 
-A teacher adapts the bundled model to their own scanner with a few clips. This fine-tunes a model
-(``--init``, fresh optimiser state, as ``usanimator train --init``) on the clips matching
-``--train-glob`` and, before the first step and at every checkpoint, scores its default output on
-the clips matching ``--eval-glob`` with the evaluation's reconstruction protocol (256x256, windows
-centred on the source frame): mean L1 against identity's, and the clips where it is lower.
+For each ``--minutes`` budget this runs the app's fine-tune (``engine.finetune.finetune_steps``, as
+``usanimator train --init MODEL --minutes N``: validation split made inside the training clips,
+motion recipe, best model on validation kept) on the clips matching ``--train-glob``, then scores
+the starting model and each kept model on the clips matching ``--eval-glob`` with the evaluation's
+reconstruction protocol (256x256, windows of 96 frames centred on the source frame): mean L1 of the
+default output against identity's, and the clips where it is lower.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_finetune.py \\
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_finetune.py \\
         --train-data ../shared/data/ultrasound_train --train-glob 'Reg_*' \\
-        --eval-data ../shared/data/ultrasound --eval-glob 'Reg_*' --steps 150 --every 50
+        --eval-data ../shared/data/ultrasound --eval-glob 'Reg_*' --minutes 5 10 20
 
-The scored clips are only measured: nothing is chosen from them. Minutes are the wall time and the
-process CPU time of training only (scoring excluded).
+The scored clips are only measured: nothing is chosen from them. Each budget is wall time of the
+whole fine-tune (setup, validations and training), runs one after another on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +27,8 @@ import numpy as np
 import torch
 
 from usanimator_app.engine.animator import Animator
-from usanimator_app.engine.config import make_config
 from usanimator_app.engine.dataset import find_clips
-from usanimator_app.engine.trainer import train_steps
+from usanimator_app.engine.finetune import BEST_FILE, FINETUNE_FILE, finetune_steps
 from usanimator_app.evaluation import metrics as M
 from usanimator_app.evaluation.protocol import DEFAULT_WINDOW, EvalClip, load_eval_clip, render_clip
 
@@ -72,36 +73,32 @@ def main() -> None:
     parser.add_argument("--train-glob", default="*")
     parser.add_argument("--eval-data", type=Path, required=True)
     parser.add_argument("--eval-glob", default="*")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--every", type=int, default=50, help="score every N steps")
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 20])
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
+    parser.add_argument("--out", type=Path, default=None, help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
 
-    train_clips = matching(args.train_data, args.train_glob)
-    eval_paths = matching(args.eval_data, args.eval_glob)
-    clips = [load_eval_clip(p, args.window, ()) for p in eval_paths]
-    print(f"fine-tune {args.init.name} on {len(train_clips)} clips ({args.train_glob} of {args.train_data}); "
+    data = linked_folder(matching(args.train_data, args.train_glob))
+    clips = [load_eval_clip(p, args.window, ()) for p in matching(args.eval_data, args.eval_glob)]
+    out = args.out or Path(tempfile.mkdtemp(prefix="finetune_runs_"))
+    print(f"fine-tune {args.init.name} on {len(list(data.iterdir()))} clips ({args.train_glob} of {args.train_data}); "
           f"score on {len(clips)} clips ({args.eval_glob} of {args.eval_data}); {torch.get_num_threads()} threads")
-    print(f"{'step':>5s} {'wall min':>8s} {'CPU min':>8s} {'L1':>7s} {'identity':>8s} {'ratio':>6s} {'wins':>5s}")
-
-    def report(step: int, wall: float, cpu: float, checkpoint: Path) -> None:
-        output, identity, wins = score(checkpoint, clips)
-        print(f"{step:5d} {wall / 60:8.1f} {cpu / 60:8.1f} {output:7.4f} {identity:8.4f} {output / identity:6.3f} "
-              f"{wins:>2d}/{len(clips)}", flush=True)
-
-    report(0, 0.0, 0.0, args.init)
-    run_dir = Path(tempfile.mkdtemp(prefix="finetune_run_")) / "run"
-    config = make_config("ptg", "cpu-128", steps=args.steps, batch_size=args.batch, checkpoint_every=args.every,
-                         sample_every=0)
-    wall = cpu = 0.0
-    started, started_cpu = time.perf_counter(), time.process_time()
-    for step_report in train_steps(linked_folder(train_clips), run_dir, config, device="cpu", init=args.init):
-        if step_report.checkpoint and step_report.losses:
-            wall += time.perf_counter() - started
-            cpu += time.process_time() - started_cpu
-            report(step_report.step, wall, cpu, Path(step_report.checkpoint))
-            started, started_cpu = time.perf_counter(), time.process_time()
+    start_l1, identity, wins = score(args.init, clips)
+    print(f"{'budget':>7s} {'wall min':>8s} {'kept step':>9s} {'val ratio':>9s} {'start val':>9s} {'test L1':>8s} "
+          f"{'identity':>8s} {'ratio':>6s} {'wins':>5s}")
+    print(f"{'start':>7s} {'':>8s} {'':>9s} {'':>9s} {'':>9s} {start_l1:8.4f} {identity:8.4f} {start_l1 / identity:6.3f} "
+          f"{wins:>2d}/{len(clips)}", flush=True)
+    for minutes in args.minutes:
+        run_dir = out / f"minutes_{minutes:g}"
+        started = time.perf_counter()
+        for _ in finetune_steps(data, run_dir, init=args.init, minutes=minutes, device="cpu"):
+            pass
+        wall = (time.perf_counter() - started) / 60
+        verdict = json.loads((run_dir / FINETUNE_FILE).read_text())["verdict"]
+        l1, identity, wins = score(run_dir / BEST_FILE, clips)
+        print(f"{minutes:7g} {wall:8.1f} {verdict['kept']['step']:9d} {verdict['kept']['ratio']:9.3f} "
+              f"{verdict['start']['ratio']:9.3f} {l1:8.4f} {identity:8.4f} {l1 / identity:6.3f} {wins:>2d}/{len(clips)}",
+              flush=True)
 
 
 if __name__ == "__main__":

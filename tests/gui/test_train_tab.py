@@ -13,7 +13,6 @@ import pytest
 from PySide6.QtWidgets import QWidget
 
 from usanimator_app.core.annotations import Annotations, save_annotations, save_split, sidecar_path
-from usanimator_app.core.identity import label
 from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.dataset import DataSource, parse_data_sources
 from usanimator_app.engine.pipeline import default_model_path
@@ -115,8 +114,8 @@ def test_folders_and_weights_become_a_dataset_file_and_init_is_the_bundled_model
     assert not tab.start() and "Choose the checkpoint to fine-tune from" in prompts.errors[-1]
 
 
-def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_window, qtbot, dataset, tmp_path, prompts,
-                                                                      tiny_checkpoint):
+def test_tiny_run_on_two_folders_draws_curves_resumes_and_stops(open_window, qtbot, dataset, tmp_path, prompts):
+    """A run by steps (from scratch); fine-tuning by minutes: tests/gui/test_train_finetune.py, tests/engine/test_finetune.py."""
     loaded: list[Path] = []
     window = open_window(tab_factories=[_animate_stub(loaded), TrainTab])
     tab = window.tab("Train")
@@ -125,7 +124,7 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     _png_clip(other / "clip_x", annotated=False, seed=7)
     tab.datasets.add_folder(dataset)
     tab.datasets.add_folder(other, weight=0.5)
-    tab.run_settings.fine_tune.set_choice("file", tiny_checkpoint)
+    tab.run_settings.fine_tune.set_choice("scratch")
     tab.run_settings.preset.setCurrentIndex(tab.run_settings.preset.findData("ptg"))
     tab.run_settings.size.setCurrentIndex(tab.run_settings.size.findData("tiny"))
     tab.run_settings.steps.setValue(3)
@@ -134,9 +133,9 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     tab.run_settings.sample_every.setValue(1)
     tab.set_run_folder(tmp_path / "run")
     arguments = tab.train_arguments(resume=False)
-    assert arguments[:3] == ["-m", "usanimator_app", "train"] and arguments[-4:-2] == ["--progress", "json"]
+    assert arguments[:3] == ["-m", "usanimator_app", "train"] and arguments[-2:] == ["--progress", "json"]
     assert arguments[arguments.index("--size") + 1] == "tiny" and arguments[arguments.index("--steps") + 1] == "3"
-    assert arguments[arguments.index("--init") + 1] == str(tiny_checkpoint)
+    assert "--init" not in arguments and "--minutes" not in arguments
 
     reports = []
     tab.report_received.connect(reports.append)
@@ -152,8 +151,6 @@ def test_tiny_fine_tune_on_two_folders_draws_curves_resumes_and_stops(open_windo
     assert not tab.previews.labels["final"].pixmap().isNull() and tab.previews.title() == "Previews (step 3)"
     assert [p.name for p in tab.checkpoint_files()] == ["step_0000003.pt"] and tab.checkpoints.count() == 1
     assert not tab.start() and "already holds a run" in prompts.errors[-1]
-
-    assert load_model(tab.checkpoint_files()[0])[0].train.init_from == label(tiny_checkpoint)
 
     tab.run_settings.steps.setValue(500)  # resume towards 500 steps (without --init), then stop
     assert tab.resume()

@@ -29,8 +29,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--size", default="cpu-128", help="paper-256 | cpu-128 | tiny")
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, metrics.jsonl, samples)")
     parser.add_argument("--steps", type=int, default=None, help="total steps (default 10000; with --resume: extend to this)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="fine-tune --init in this many minutes (setup and validations included): clips held out for "
+        "validation, the motion recipe, the best model on validation kept as OUT/best.pt (engine/finetune.py)",
+    )
     parser.add_argument("--batch", type=int, default=4, help="batch size")
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 2e-4; with --minutes the peak of its schedule)")
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--sample-every", type=int, default=100, help="save preview images every N steps (0: never)")
     parser.add_argument("--seed", type=int, default=0)
@@ -101,10 +108,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, should_stop) -> int:
     from usanimator_app.engine.config import make_config
+    from usanimator_app.engine.finetune import FINETUNE_FILE, LEARNING_RATE, finetune_steps
     from usanimator_app.engine.trainer import train_steps
     from usanimator_app.commands.validate import check_resume, check_train_args
 
     check_train_args(args)
+    if args.minutes is not None or (args.resume and (args.out / FINETUNE_FILE).is_file()):
+        _check_finetune_args(args)
+        if args.resume:
+            check_resume(args.out, None)
+        reports = finetune_steps(args.data, args.out, init=args.init, minutes=args.minutes, device=args.device,
+                                 resume=args.resume, batch_size=args.batch, learning_rate=args.lr or LEARNING_RATE,
+                                 vgg19=args.vgg19, should_stop=should_stop)
+        return _show(args, reports)
     if args.resume:
         check_resume(args.out, args.steps)
     config = None
@@ -113,7 +129,7 @@ def _train(args: argparse.Namespace, should_stop) -> int:
             args.preset,
             args.size,
             batch_size=args.batch,
-            learning_rate=args.lr,
+            learning_rate=args.lr or 2e-4,
             checkpoint_every=args.checkpoint_every,
             sample_every=args.sample_every,
             seed=args.seed,
@@ -122,11 +138,31 @@ def _train(args: argparse.Namespace, should_stop) -> int:
         config.losses.warped_source_l1 = args.warped_source_l1
     if args.init is not None and args.resume:
         raise UserInputError("--init starts a new run and --resume continues one: give one of them")
+    reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, init=args.init,
+                          steps=args.steps, vgg19=args.vgg19, should_stop=should_stop)
+    return _show(args, reports)
+
+
+def _check_finetune_args(args: argparse.Namespace) -> None:
+    """``--minutes`` (a fine-tune) goes with --init, or --resume of a fine-tune run; not with --steps."""
+    if args.steps is not None:
+        raise UserInputError("--minutes sets a fine-tune's length; leave out --steps")
+    if args.resume:
+        if args.minutes is not None or args.init is not None:
+            raise UserInputError("--resume continues the fine-tune in --out with its own budget and model: "
+                                 "leave out --minutes and --init")
+        return
+    if args.init is None:
+        raise UserInputError("--minutes fine-tunes a model: give the model to start from with --init")
+    if not 0 < args.minutes <= 24 * 60:
+        raise UserInputError(f"--minutes is {args.minutes:g}; give a number of minutes above 0 and at most {24 * 60}")
+
+
+def _show(args: argparse.Namespace, reports) -> int:
+    """Print the trainer's reports: a terminal bar, or one JSON line each (``--progress json``)."""
     started = time.perf_counter()
     first_step = None
     quiet = int(os.environ.get("RANK", "0")) != 0  # under torchrun only rank 0 reports
-    reports = train_steps(args.data, args.out, config, device=args.device, resume=args.resume, init=args.init,
-                          steps=args.steps, vgg19=args.vgg19, should_stop=should_stop)
     for report in reports:
         if quiet:
             continue
@@ -139,7 +175,16 @@ def _train(args: argparse.Namespace, should_stop) -> int:
                 line["samples"] = samples
             if report.checkpoint:
                 line["checkpoint"] = report.checkpoint
+            for name in ("validation", "verdict"):
+                if getattr(report, name):
+                    line[name] = getattr(report, name)
             print(json.dumps(line), flush=True)
+            continue
+        if report.validation:
+            v = report.validation
+            print(f"\rvalidation at step {v['step']} ({v['minutes']:.1f} min trained): L1 {v['l1']:.4f}, identity "
+                  f"{v['identity_l1']:.4f} ({v['ratio']:.3f}x), folds {v['folds']:.2%}, implausible {v['implausible']:.2%}"
+                  f"{' - kept' if v['best'] else ''}", file=sys.stderr, flush=True)
             continue
         if report.message:
             print(f"\r{report.message}", file=sys.stderr, flush=True)

@@ -57,7 +57,8 @@ def check_train_args(args: argparse.Namespace) -> None:
     output_folder(args.out)
     for data in _paths(args.data):
         input_path("--data", data)
-    learning_rate("--lr", args.lr)
+    if args.lr is not None:
+        learning_rate("--lr", args.lr)
     whole_number("--batch", args.batch, *BATCH_RANGE)
     whole_number("--checkpoint-every", args.checkpoint_every, 1)
     whole_number("--sample-every", args.sample_every, 0)

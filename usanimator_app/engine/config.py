@@ -84,6 +84,16 @@ class TrainConfig:
     checkpoint_every: int = 250
     sample_every: int = 100
     seed: int = 0
+    # Which networks a step trains: "all" (the paper's objective), or "motion" (fine-tuning in
+    # minutes, engine/finetune.py): keypoint detector and dense motion with Eq. 1-4 and the
+    # warped-source L1; generator and discriminator frozen.
+    networks: str = "all"
+    # A time budget (seconds of training steps; 0 = ``steps`` decide the length): the learning rate
+    # rises over ``warmup_steps`` and decays by a cosine over the budget (trainer.learning_rate_at);
+    # a checkpoint every ``checkpoint_seconds`` of training and at the end.
+    time_budget_seconds: float = 0.0
+    warmup_steps: int = 0
+    checkpoint_seconds: float = 0.0
     init_from: str = ""  # core.identity.label of the checkpoint that started the run (fine-tuning); "" = random init
     perceptual_backbone: str = ""  # filled in by the trainer with what it actually used
 

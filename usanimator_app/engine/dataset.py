@@ -87,6 +87,19 @@ def parse_data_sources(items: "str | Path | DataSource | list") -> list[DataSour
     return sources
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """What a fine-tune keeps out of training for validation (engine/finetune.py): whole clips
+    (resolved paths), and/or the last ``tail`` share of every clip's frames."""
+
+    clips: frozenset[Path] = frozenset()
+    tail: float = 0.0
+
+    def training_frames(self, count: int) -> int:
+        """How many of a clip's first frames train."""
+        return count - int(round(self.tail * count)) if self.tail else count
+
+
 @dataclass
 class Clip:
     name: str
@@ -203,9 +216,11 @@ class PairDataset:
         landmark_names: tuple[str, ...],
         split: str = "train",
         progress: Callable[[int, int], None] | None = None,
+        holdout: Holdout = Holdout(),
     ):
         self.sources = parse_data_sources(data)
-        paths = [(number, path) for number, source in enumerate(self.sources) for path in split_clips(source.path, split)]
+        paths = [(number, path) for number, source in enumerate(self.sources) for path in split_clips(source.path, split)
+                 if path.resolve() not in holdout.clips]
         if not paths:
             raise UserInputError(f"{', '.join(str(s.path) for s in self.sources)}: the {split!r} split has no clips")
         self.clips: list[Clip] = []
@@ -213,6 +228,8 @@ class PairDataset:
         self.skipped = [item for source in self.sources for item in scan_folder(source.path).skipped]
         for i, (number, path) in enumerate(paths):
             clip = load_clip(path, image_size, landmark_names)
+            kept = holdout.training_frames(clip.frames.shape[0])
+            clip.frames, clip.landmarks, clip.annotated = clip.frames[:kept], clip.landmarks[:kept], clip.annotated[:kept]
             if clip.frames.shape[0] >= 2:
                 self.clips_per_source[number].append(len(self.clips))
                 self.clips.append(clip)

@@ -91,6 +91,15 @@ def integrate_velocity(velocity: torch.Tensor, squarings: int = SQUARINGS) -> to
     return displacement
 
 
+def exponentiated(deformation: torch.Tensor) -> torch.Tensor:
+    """Step 1 alone, differentiable (the motion recipe trains through it, engine/trainer.py): the
+    network's sampling grid (B, h, w, 2) read as a velocity field -> the grid id + exp(v) (B, h, w, 2)."""
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
+    velocity = (deformation.float() - identity).permute(0, 3, 1, 2)
+    return identity + integrate_velocity(velocity).permute(0, 2, 3, 1)
+
+
 def area_change(displacement: torch.Tensor) -> torch.Tensor:
     """det(I + grad d) (B, h, w) of a displacement (B, 2, h, w) in normalised units, by central differences
     in grid pixels (one-sided at the borders, as ``numpy.gradient``)."""

@@ -5,12 +5,18 @@
 
 Each step: (1) generator side - keypoints of source, driving and a TPS-warped driving frame,
 dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detector + dense motion
-+ generator. (2) discriminator side (presets with a GAN) - Eq. 8; one Adam step.
++ generator. (2) discriminator side (presets with a GAN) - Eq. 8; one Adam step. With
+``train.networks == "motion"`` (fine-tuning in minutes, engine/finetune.py) only (1) runs, on the
+keypoint detector and dense motion, with Eq. 1-4 and the warped-source L1.
+
+A run is ``train.steps`` long, or, with ``train.time_budget_seconds``, as long as its training steps
+take that many seconds (``learning_rate_at``: warm-up, then a cosine decay over the budget).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,15 +41,19 @@ from usanimator_app.engine.checkpoint import (
     save_checkpoint,
 )
 from usanimator_app.engine.config import RunConfig, TrainConfig
-from usanimator_app.engine.dataset import Batch, PairDataset
+from usanimator_app.engine.dataset import Batch, Holdout, PairDataset
 from usanimator_app.engine.device import choose_device, cuda_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
 from usanimator_app.engine.perceptual import load_perceptual_backbone
 from usanimator_app.engine.pretrained import PretrainedUnavailable
+from usanimator_app.engine.tissue_motion import exponentiated
 from usanimator_app.engine.tps import RandomTPS
 
 CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 3
+NETWORKS = ("all", "motion")  # TrainConfig.networks
+MOTION_WARP_WEIGHT = 10.0  # warped-source L1 weight of the motion recipe when the starting model had none
+ESTIMATE_AFTER_STEPS = 4  # with a time budget: the step count is estimated from these first steps (the first one excluded)
 
 
 @dataclass
@@ -57,6 +67,8 @@ class StepReport:
     samples: dict[str, np.ndarray] | None = None  # name -> uint8 (S, S)
     checkpoint: str | None = None
     message: str | None = None
+    validation: dict | None = None  # fine-tuning (engine/finetune.py): one validation's figures
+    verdict: dict | None = None  # fine-tuning: how it ended
 
 
 class GeneratorObjective(nn.Module):
@@ -74,11 +86,13 @@ class GeneratorObjective(nn.Module):
 
     def forward(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
         train, weights, model = self.config.train, self.config.losses, self
+        motion_only = train.networks == "motion"
         source_kp = self.keypoint_detector(batch.source)
         driving_kp = self.keypoint_detector(batch.driving)
         motion = self.dense_motion(batch.source, source_kp, driving_kp)
-        result = ForwardResult(source_kp, driving_kp, motion, self.generator(self.generator.encode(batch.source), motion))
-        generated = result.generated
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not motion_only):  # "motion": the generator is frozen
+            generated = self.generator(self.generator.encode(batch.source), motion)
+        result = ForwardResult(source_kp, driving_kp, motion, generated)
         terms: dict[str, torch.Tensor] = {}
         # Eq. 1-3: equivariance of the self-supervised keypoints under a random TPS.
         warped_kp = model.keypoint_detector(transform.warp_frame(batch.driving))
@@ -96,15 +110,18 @@ class GeneratorObjective(nn.Module):
             )
             total = total + weights.keypoint * terms["key"]
         # Eq. 5: content decoder vs driving (dual decoder only; FOMM's single decoder has no L1).
-        if self.config.model.dual_decoder:
+        if self.config.model.dual_decoder and not motion_only:
             terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
             total = total + weights.reconstruction_l1 * terms["rec_l1"]
         # Eq. 6: perceptual loss of the final frame. On the CPU in fp32: bf16 autocast made it 2.4x
         # slower on this project's AVX-512 BF16 (no AMX) machine (benchmarks/bench_train_step.py).
-        terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
-        total = total + weights.reconstruction_vgg * terms["rec_vgg"]
+        if not motion_only:
+            terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
+            total = total + weights.reconstruction_vgg * terms["rec_vgg"]
         if weights.warped_source_l1:
-            terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, result.motion, generated.prediction, train.scales)
+            # The motion recipe trains the motion as the app uses it: integrated (engine/tissue_motion.py).
+            warp = result.motion._replace(deformation=exponentiated(motion.deformation)) if motion_only else result.motion
+            terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, warp, generated.prediction, train.scales)
             total = total + weights.warped_source_l1 * terms["warp_l1"]
         terms["total_g"] = total
         return terms, result
@@ -177,6 +194,7 @@ def train_steps(
     steps: int | None = None,
     vgg19: str | Path | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    holdout: Holdout = Holdout(),
 ) -> Iterator[StepReport]:
     """Train, yielding a :class:`StepReport` per step; stops (with a checkpoint) when ``should_stop()``.
 
@@ -187,6 +205,7 @@ def train_steps(
     optimisation settings come from ``config``. ``steps`` overrides the total step count. ``vgg19``:
     an ImageNet VGG19 file for the perceptual loss (``engine.perceptual``); a resumed run must load
     the backbone it started with. Files are stored by content (``core.identity.label``), not path.
+    ``holdout``: clips or frames kept out of training (a fine-tune's validation split).
     """
     run_dir = Path(run_dir)
     rank, world = _distributed()
@@ -200,33 +219,91 @@ def train_steps(
     yield StepReport(start_step, train.steps, message=f"device: {choice.note}")
     backbone = _perceptual_backbone(vgg19, train, run_dir, resumed=payload is not None)
     yield StepReport(start_step, train.steps, message=f"perceptual backbone: {train.perceptual_backbone}")
-    dataset = PairDataset(data, config.model.image_size, config.model.landmark_names, split="train")
+    dataset = PairDataset(data, config.model.image_size, config.model.landmark_names, split="train", holdout=holdout)
     for message in _data_messages(dataset):
         yield StepReport(start_step, train.steps, message=message)
     optimisation = _Optimisation(model, backbone, config, torch_device, world, payload)
+    clock = _TrainingClock(train, payload)
     folder = _RunFolder(run_dir, config, model, optimisation, sampler, start_step) if rank == 0 else None
     try:
         step = start_step
-        while step < train.steps:
+        while step < train.steps and not clock.budget_spent():
             if _stop_requested(should_stop, world, torch_device):
-                saved = folder.checkpoint(step) if folder is not None else None
-                yield StepReport(step, train.steps, checkpoint=saved, message="stopped on request")
+                saved = folder.checkpoint(step, clock.trained_seconds) if folder is not None else None
+                yield StepReport(step, clock.total_steps(step), checkpoint=saved, message="stopped on request")
                 return
             started = time.perf_counter()
+            optimisation.set_learning_rate(learning_rate_at(train, step, clock.trained_seconds))
             batch, transform = _draw(dataset, train, sampler, torch_device)
             terms, result = optimisation.step(batch, transform)
             step += 1
             seconds = time.perf_counter() - started
+            clock.add(seconds)
             values = _finite_losses(terms, step)
             samples = _samples(batch, result) if train.sample_every and step % train.sample_every == 0 else None
-            due = step % train.checkpoint_every == 0 or step == train.steps
-            saved = folder.checkpoint(step) if folder is not None and due else None
+            saved = folder.checkpoint(step, clock.trained_seconds) if folder is not None and clock.checkpoint_due(step) else None
             if folder is not None:
                 folder.log(step, seconds, values)
-            yield StepReport(step, train.steps, values, seconds, samples, saved)
+            if clock.estimate_ready(step - start_step):
+                yield StepReport(step, clock.total_steps(step), message=clock.estimate_message(step))
+            yield StepReport(step, clock.total_steps(step), values, seconds, samples, saved)
     finally:
         if folder is not None:
             folder.close()
+
+
+def learning_rate_at(train: TrainConfig, step: int, trained_seconds: float) -> float:
+    """The learning rate of the step after ``step``: ``train.learning_rate`` x a linear warm-up over
+    ``warmup_steps`` x, with a time budget T, the cosine decay (1 + cos(pi t / T)) / 2 at t seconds trained."""
+    rate = train.learning_rate * (min(1.0, (step + 1) / train.warmup_steps) if train.warmup_steps else 1.0)
+    if train.time_budget_seconds:
+        rate *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, trained_seconds / train.time_budget_seconds)))
+    return rate
+
+
+class _TrainingClock:
+    """Seconds of training steps so far (kept in checkpoints), against the time budget when there is one."""
+
+    def __init__(self, train: TrainConfig, payload: dict | None):
+        self.train = train
+        self.trained_seconds = float(payload.get("trained_seconds", 0.0)) if payload is not None else 0.0
+        self._last_checkpoint = self.trained_seconds
+        self._step_seconds: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        self.trained_seconds += seconds
+        self._step_seconds.append(seconds)
+
+    def budget_spent(self) -> bool:
+        return bool(self.train.time_budget_seconds) and self.trained_seconds >= self.train.time_budget_seconds
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Every ``checkpoint_every`` steps, or with a time budget every ``checkpoint_seconds``; and at the end."""
+        if not self.train.time_budget_seconds:
+            return step % self.train.checkpoint_every == 0 or step == self.train.steps
+        if self.budget_spent() or step == self.train.steps or (
+                self.train.checkpoint_seconds and self.trained_seconds - self._last_checkpoint >= self.train.checkpoint_seconds):
+            self._last_checkpoint = self.trained_seconds
+            return True
+        return False
+
+    def _seconds_per_step(self) -> float:
+        measured = self._step_seconds[1:] or self._step_seconds  # the first step is slow (warm-up of kernels)
+        return float(np.mean(measured[-50:]))
+
+    def total_steps(self, step: int) -> int:
+        """``train.steps``, or with a time budget the step count it allows at the pace so far."""
+        if not self.train.time_budget_seconds or not self._step_seconds:
+            return self.train.steps
+        left = max(0.0, self.train.time_budget_seconds - self.trained_seconds)
+        return min(self.train.steps, step + int(round(left / self._seconds_per_step())))
+
+    def estimate_ready(self, steps_done: int) -> bool:
+        return bool(self.train.time_budget_seconds) and steps_done == ESTIMATE_AFTER_STEPS
+
+    def estimate_message(self, step: int) -> str:
+        return (f"time budget {self.train.time_budget_seconds / 60:.1f} min of training: about {self.total_steps(step)} steps "
+                f"at {self._seconds_per_step():.2f} s a step")
 
 
 def _rank_device(device: torch.device, world: int) -> torch.device:
@@ -255,6 +332,8 @@ def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> 
     config and loss weights; no payload."""
     if config is None:
         raise UserInputError("a configuration is needed to start a new run")
+    if config.train.networks not in NETWORKS:
+        raise UserInputError(f"train.networks is {config.train.networks!r}; choose one of {', '.join(NETWORKS)}")
     if latest_checkpoint(run_dir) is not None:
         raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
     torch.manual_seed(config.train.seed)  # the same initial weights on every rank
@@ -264,6 +343,8 @@ def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> 
     config.model, config.losses = init_config.model, init_config.losses
     config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
     config.train.init_from = label(init)
+    if config.train.networks == "motion" and not config.losses.warped_source_l1:
+        config.losses.warped_source_l1 = MOTION_WARP_WEIGHT  # the motion recipe's only image loss
     return config, model, None
 
 
@@ -340,7 +421,12 @@ class _Optimisation:
         backbone.to(device)
         self.model, self.config, self.device = model, config, device
         objective = GeneratorObjective(model, backbone, config)
-        generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
+        self.motion_only = train.networks == "motion"
+        if self.motion_only:  # fine-tuning in minutes: the generator (and its batch statistics) stay as they are
+            model.generator.eval()
+            generator_params = [*model.keypoint_detector.parameters(), *model.dense_motion.parameters()]
+        else:
+            generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
         self.optimizer_g = torch.optim.Adam(generator_params, lr=train.learning_rate, betas=train.adam_betas)
         self.optimizer_d = (
             torch.optim.Adam(model.discriminator.parameters(), lr=train.learning_rate, betas=train.adam_betas)
@@ -358,6 +444,11 @@ class _Optimisation:
             if self.discriminator is not None:
                 self.discriminator = nn.parallel.DistributedDataParallel(model.discriminator, device_ids=ids)
 
+    def set_learning_rate(self, rate: float) -> None:
+        optimizers = [self.optimizer_g] + ([self.optimizer_d] if self.optimizer_d is not None else [])
+        for group in (group for optimizer in optimizers for group in optimizer.param_groups):
+            group["lr"] = rate
+
     def state_dict(self) -> dict:
         """The optimisers' states, as a checkpoint stores them."""
         optimizers = {"generator": self.optimizer_g.state_dict()}
@@ -371,7 +462,7 @@ class _Optimisation:
         self.optimizer_g.zero_grad(set_to_none=True)
         terms["total_g"].backward()
         self.optimizer_g.step()
-        if self.discriminator is not None:
+        if self.discriminator is not None and not self.motion_only:
             with _autocast(self.device):
                 real_logits = self.discriminator(batch.driving).logits.float()
                 fake_logits = self.discriminator(result.generated.prediction.detach()).logits.float()
@@ -386,7 +477,7 @@ class _Optimisation:
         discriminator, weights = self.model.discriminator, self.config.losses
         with _autocast(self.device):
             terms, result = self.objective(batch, transform)
-            if self.discriminator is not None:
+            if self.discriminator is not None and not self.motion_only:
                 discriminator.requires_grad_(False)
                 fake = discriminator(result.generated.prediction)
                 with torch.no_grad():
@@ -413,10 +504,11 @@ class _RunFolder:
         _truncate_metrics(run_dir / "metrics.jsonl", start_step)
         self._metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
-    def checkpoint(self, step: int) -> str:
+    def checkpoint(self, step: int, trained_seconds: float) -> str:
         path = self.run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
         rng = {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state()}
-        save_checkpoint(path, self.config, self.model, step, optimizers=self.optimisation.state_dict(), rng=rng)
+        save_checkpoint(path, self.config, self.model, step, optimizers=self.optimisation.state_dict(), rng=rng,
+                        trained_seconds=trained_seconds)
         for old in sorted((self.run_dir / CHECKPOINT_DIR).glob("step_*.pt"))[:-KEEP_CHECKPOINTS]:
             old.unlink()
         return str(path)

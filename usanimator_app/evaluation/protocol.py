@@ -84,13 +84,15 @@ def square_frames(gray: np.ndarray) -> np.ndarray:
     return np.stack([geometry.to_model(g) for g in gray])
 
 
-def load_eval_clip(path: Path, window: int, landmark_names: tuple[str, ...]) -> EvalClip:
-    """Decode a clip, cut the window centred on its middle frame, map it into the evaluation square."""
+def load_eval_clip(path: Path, window: int, landmark_names: tuple[str, ...], first: int = 0) -> EvalClip:
+    """Decode a clip, cut the window centred on its middle frame, map it into the evaluation square.
+    ``first``: frames before it are left out (a fine-tune's validation on a clip's last part)."""
     gray = np.stack(list(open_media(path).iter_gray()))
-    middle = len(gray) // 2
-    scored = centred_window(len(gray), window)
-    start, stop = scored.start, scored.stop
-    gray = gray[scored]
+    first = min(first, len(gray) - 1)
+    middle = first + (len(gray) - first) // 2
+    scored = centred_window(len(gray) - first, window)
+    start, stop = first + scored.start, first + scored.stop
+    gray = gray[start:stop]
     geometry = fit_geometry(gray[0], size=EVAL_SIZE, crop_borders=True)
     landmarks = np.zeros((len(gray), len(landmark_names), 2))
     annotated = np.zeros((len(gray), len(landmark_names)), bool)

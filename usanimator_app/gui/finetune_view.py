@@ -10,7 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 import pyqtgraph as pg  # after PySide6, so pyqtgraph uses it
 
-from usanimator_app.gui.state import FINETUNE_FILE_NAME, KEPT_MODEL_NAME, FineTuneHistory, fine_tune_note
+from usanimator_app.engine.finetune import BEST_FILE, FINETUNE_FILE
+from usanimator_app.gui.state import FineTuneHistory, fine_tune_note
 from usanimator_app.gui.widgets import push_button, wrapped_label
 
 BETTER_COLOUR = "#2e7d32"  # the verdict: better than the start
@@ -76,7 +77,7 @@ class FineTuneView(QGroupBox):
         self.split_label = wrapped_label()
         self.verdict_label = wrapped_label()
         self.use_button = push_button("Use kept model in Animate",
-                                      f"Load the run's kept model ({KEPT_MODEL_NAME}: the best validated) in the Animate tab")
+                                      f"Load the run's kept model ({BEST_FILE}: the best validated) in the Animate tab")
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.split_label)
@@ -90,7 +91,7 @@ class FineTuneView(QGroupBox):
         if run is None:
             self.history.clear()
         else:
-            self.history.load(run / FINETUNE_FILE_NAME)
+            self.history.load(run / FINETUNE_FILE)
         self._render()
 
     def begin(self, run: Path) -> None:
@@ -107,7 +108,7 @@ class FineTuneView(QGroupBox):
 
     def kept_path(self) -> Path | None:
         """RUN/best.pt (None without a run folder)."""
-        return self.run / KEPT_MODEL_NAME if self.run is not None else None
+        return self.run / BEST_FILE if self.run is not None else None
 
     def show_if(self, fine_tuning: bool) -> None:
         """Shown for a fine-tune run or a run folder with a validation history."""

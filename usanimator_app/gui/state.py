@@ -136,8 +136,6 @@ class TrainProgress:
         return format_speed(step, total, (step - first) / (now - started) if now > started else None)
 
 
-FINETUNE_FILE_NAME = "finetune.json"  # a fine-tune run's split, validations and verdict (the trainer writes it)
-KEPT_MODEL_NAME = "best.pt"  # the model a fine-tune run keeps: the best validated so far
 SPLIT_PREFIX = "validation split:"  # the trainer's message naming the held-out clips
 BUDGET_MESSAGE = re.compile(r"time budget ([0-9.]+) min")  # the trainer's message estimating the run
 

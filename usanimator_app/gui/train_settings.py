@@ -31,7 +31,8 @@ from usanimator_app.engine.config import MODEL_SIZES, PRESETS
 from usanimator_app.gui.controls import DeviceBox
 from usanimator_app.gui.prompts import Prompts
 from usanimator_app.gui.settings import Settings
-from usanimator_app.gui.state import FINETUNE_FILE_NAME, AppState
+from usanimator_app.engine.finetune import FINETUNE_FILE
+from usanimator_app.gui.state import AppState
 from usanimator_app.gui.train_inputs import FineTuneChoice
 from usanimator_app.gui.widgets import push_button, row
 
@@ -144,7 +145,7 @@ class RunSettings(QGroupBox):
         if not resume:
             return self.fine_tune.init_path() is not None
         run = self.run_folder()
-        return run is not None and (run / FINETUNE_FILE_NAME).is_file()
+        return run is not None and (run / FINETUNE_FILE).is_file()
 
     def learning_rate_value(self) -> float:
         """The typed learning rate; UserInputError when it is not a number in (0, MAX_LEARNING_RATE]."""
