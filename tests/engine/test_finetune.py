@@ -16,7 +16,7 @@ from usanimator_app.engine.trainer import latest_checkpoint, learning_rate_at, t
 
 from .conftest import moving_disc_clip, write_png_clip
 
-MINUTES = 0.15  # seconds of training on the tiny model: a few dozen steps
+MINUTES = 0.1  # 6 s: setup, validations and a few dozen steps of the tiny model
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,8 @@ def test_holdout_keeps_validation_clips_and_tails_out_of_training(clips_and_mode
     assert sorted(c.name for c in dataset.clips) == sorted(p.name for p in split.training)
     tails = PairDataset(data, 64, (), holdout=Holdout(tail=0.25))
     assert {c.frames.shape[0] for c in tails.clips} == {10 - 2}  # round(0.25 * 10) = 2 frames validate
+    by_time = FT.make_split(FT.data_clips(data)[:2])
+    assert [len(clip.frames) for clip in FT.validation_clips(by_time)] == [2, 2]  # the frames training leaves out
 
 
 def test_learning_rate_warms_up_then_decays_over_the_budget():
@@ -71,24 +73,6 @@ def test_learning_rate_warms_up_then_decays_over_the_budget():
     assert learning_rate_at(train, 99, 100.0) == pytest.approx(0.0, abs=1e-12)
     constant = make_config("ptg", "tiny", learning_rate=1e-3).train
     assert learning_rate_at(constant, 0, 0.0) == learning_rate_at(constant, 500, 1e6) == 1e-3
-
-
-def test_finetune_keeps_the_best_validated_model_and_says_so(tmp_path, clips_and_model):
-    data, start = clips_and_model
-    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MINUTES, device="cpu"))
-    validations = [r.validation for r in reports if r.validation]
-    assert validations[0]["step"] == 0 and validations[0]["best"] and len(validations) >= 2
-    assert any(r.message and r.message.startswith("validation split: by clip, 1 of 4") for r in reports)
-    assert any(r.losses and "warp_l1" in r.losses and "rec_vgg" not in r.losses for r in reports)  # the motion recipe
-    record = json.loads((tmp_path / "run" / FT.FINETUNE_FILE).read_text())
-    verdict = reports[-1].verdict
-    assert verdict == record["verdict"] and record["budget_minutes"] == MINUTES
-    kept = min(record["validations"], key=lambda v: v["l1"])
-    assert verdict["kept"]["l1"] == kept["l1"] and verdict["better"] == (kept["step"] != 0)
-    assert verdict["text"].startswith("better than" if verdict["better"] else "no better than the model you started from")
-    best = tmp_path / "run" / FT.BEST_FILE
-    assert read_checkpoint(best)["step"] == (kept["step"] if kept["step"] else read_checkpoint(start)["step"])
-    assert "clip_" not in json.dumps(record)
 
 
 def test_nothing_better_keeps_the_starting_model(tmp_path, clips_and_model, monkeypatch):
@@ -159,13 +143,24 @@ def test_cli_minutes_needs_init_and_refuses_steps(tmp_path, clips_and_model):
         assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
-def test_cli_fine_tune_reports_validations_and_the_verdict_as_json(tmp_path, clips_and_model):
+def test_cli_fine_tune_keeps_the_best_validated_model_and_says_so(tmp_path, clips_and_model):
     data, start = clips_and_model
-    done = subprocess.run([sys.executable, "-m", "usanimator_app", "train", "--data", str(data), "--out", str(tmp_path / "run"),
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "usanimator_app", "train", "--data", str(data), "--out", str(run),
                            "--init", str(start), "--minutes", str(MINUTES), "--device", "cpu", "--progress", "json"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert lines[0]["message"].startswith("validation split:") and lines[1]["validation"]["step"] == 0
-    assert lines[-1]["verdict"]["best"] == str(tmp_path / "run" / FT.BEST_FILE)
+    assert lines[0]["message"].startswith("validation split: by clip, 1 of 4")
+    validations = [line["validation"] for line in lines if "validation" in line]
+    assert validations[0]["step"] == 0 and validations[0]["best"] and len(validations) >= 2
     assert any(line.get("message", "").startswith("time budget") for line in lines)
+    assert any("warp_l1" in line["losses"] and "rec_vgg" not in line["losses"] for line in lines if line["losses"])
+    record = json.loads((run / FT.FINETUNE_FILE).read_text())
+    verdict = lines[-1]["verdict"]
+    assert verdict == record["verdict"] and record["budget_minutes"] == MINUTES and verdict["best"] == str(run / FT.BEST_FILE)
+    kept = min(record["validations"], key=lambda v: v["l1"])
+    assert verdict["kept"]["l1"] == kept["l1"] and verdict["better"] == (kept["step"] != 0)
+    assert verdict["text"].startswith("better than" if verdict["better"] else "no better than the model you started from")
+    assert read_checkpoint(run / FT.BEST_FILE)["step"] == (kept["step"] if kept["step"] else read_checkpoint(start)["step"])
+    assert "clip_" not in json.dumps(record)  # clips by content hash, not by (patient) name

@@ -39,7 +39,7 @@ from usanimator_app.engine.animator import Animator, MotionOptions, OutputOption
 from usanimator_app.engine.checkpoint import read_checkpoint
 from usanimator_app.engine.config import make_config
 from usanimator_app.engine.dataset import Holdout, parse_data_sources, split_clips
-from usanimator_app.engine.trainer import StepReport, latest_checkpoint, train_steps
+from usanimator_app.engine.trainer import STOPPED_MESSAGE, StepReport, latest_checkpoint, train_steps
 from usanimator_app.evaluation import metrics as M
 from usanimator_app.evaluation import plausibility as P
 from usanimator_app.evaluation.protocol import EvalClip, load_eval_clip, render_clip
@@ -53,7 +53,7 @@ TIME_SPLIT_TAIL = 0.25  # with fewer than 3 clips: the last quarter of every cli
 VALIDATION_WINDOW = 48  # frames of a validation clip scored, centred on its middle frame
 TRANSFER_WINDOW = 24  # driving frames of a validation transfer pair
 # The motion recipe (measured on held-out training clips, docs/FINETUNE.md).
-LEARNING_RATE = 5e-4
+LEARNING_RATE = 2e-4  # the schedule's peak
 WARMUP_STEPS = 10
 CHECKPOINT_SECONDS = (60.0, 180.0)  # a checkpoint (and a validation) every 1-3 minutes of training
 # The transfer issue's thresholds: a model beyond them is never kept.
@@ -217,7 +217,8 @@ def finetune_steps(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[StepReport]:
     """Fine-tune ``init`` on ``data`` for ``minutes`` (or ``resume`` the run in ``run_dir``), yielding
-    the trainer's reports plus validation reports (``.validation``) and the verdict (``.verdict``)."""
+    the trainer's reports plus validation reports (``.validation``) and the verdict (``.verdict``).
+    ``learning_rate``: the schedule's peak."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
     split = make_split(data_clips(data))
@@ -241,13 +242,14 @@ def finetune_steps(
         _keep(Path(init), best)
         train_seconds, interval = training_budget(minutes, time.perf_counter() - started, start["seconds"])
         record = _Record(run_dir, {"budget_minutes": minutes, "training_seconds": round(train_seconds, 1),
-                                   "checkpoint_seconds": round(interval, 1), "split": split.record(),
-                                   "start_model": label(init),
+                                   "checkpoint_seconds": round(interval, 1), "learning_rate": learning_rate,
+                                   "split": split.record(), "start_model": label(init),
                                    "validations": [start], "kept_step": 0, "verdict": None})
         record.save()
         yield StepReport(0, 0, validation={**start, "best": True})
         yield StepReport(0, 0, message=f"time budget {minutes:g} min: about {train_seconds / 60:.1f} min of training, "
-                                       f"validation every {interval / 60:.1f} min of training ({start['seconds']:.0f} s each)")
+                                       f"validation every {interval / 60:.1f} min of training ({start['seconds']:.0f} s each), "
+                                       f"peak learning rate {learning_rate:.1e}")
         config = make_config(batch_size=batch_size, learning_rate=learning_rate, steps=10**9, sample_every=50,
                              networks="motion", time_budget_seconds=train_seconds, warmup_steps=WARMUP_STEPS,
                              checkpoint_seconds=interval)
@@ -258,7 +260,7 @@ def finetune_steps(
     for report in train_steps(data, run_dir, config, device=device, resume=resume, init=None if resume else init,
                               vgg19=vgg19, should_stop=should_stop, holdout=split.holdout()):
         yield report
-        if report.message == "stopped on request":
+        if report.message == STOPPED_MESSAGE:
             stopped = True
         elif report.checkpoint:
             yield _validated(record, Path(report.checkpoint), report, clips, device, best)
@@ -266,9 +268,9 @@ def finetune_steps(
     if stopped:
         return
     last = latest_checkpoint(run_dir)
-    if last is not None and read_checkpoint(last)["step"] not in validated:  # e.g. killed before its validation
-        payload_step = read_checkpoint(last)["step"]
-        yield _validated(record, last, StepReport(payload_step, payload_step), clips, device, best)
+    last_step = read_checkpoint(last)["step"] if last is not None else 0
+    if last_step not in validated:  # e.g. killed before its validation
+        yield _validated(record, last, StepReport(last_step, last_step), clips, device, best)
     record.data["verdict"] = verdict(record.data["validations"][0], record.kept, best)
     record.data["wall_minutes_this_session"] = round((time.perf_counter() - started) / 60, 2)
     record.save()

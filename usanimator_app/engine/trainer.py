@@ -51,6 +51,7 @@ from usanimator_app.engine.tps import RandomTPS
 
 CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 3
+STOPPED_MESSAGE = "stopped on request"
 NETWORKS = ("all", "motion")  # TrainConfig.networks
 MOTION_WARP_WEIGHT = 10.0  # warped-source L1 weight of the motion recipe when the starting model had none
 ESTIMATE_AFTER_STEPS = 4  # with a time budget: the step count is estimated from these first steps (the first one excluded)
@@ -230,7 +231,7 @@ def train_steps(
         while step < train.steps and not clock.budget_spent():
             if _stop_requested(should_stop, world, torch_device):
                 saved = folder.checkpoint(step, clock.trained_seconds) if folder is not None else None
-                yield StepReport(step, clock.total_steps(step), checkpoint=saved, message="stopped on request")
+                yield StepReport(step, clock.total_steps(step), checkpoint=saved, message=STOPPED_MESSAGE)
                 return
             started = time.perf_counter()
             optimisation.set_learning_rate(learning_rate_at(train, step, clock.trained_seconds))

@@ -1,0 +1,58 @@
+"""The Train tab's screenshot: the bundled model fine-tuned in minutes in the real window.
+
+Opens the window on the Train tab, lists DATA, fine-tunes the bundled model for MINUTES into RUN on
+the CPU, and when the run has ended (verdict shown) saves the whole screen with ImageMagick's
+``import``:
+
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot_train.py \\
+        DATA RUN MINUTES docs/screenshots/train_finetune.png
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from usanimator_app.gui.app import run_gui  # noqa: E402
+
+
+def main() -> int:
+    data, run, minutes, out = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+
+    def shoot() -> None:
+        QApplication.processEvents()
+        subprocess.run(["import", "-window", "root", str(out)], check=True)
+        print(f"wrote {out}")
+        QApplication.quit()
+
+    def hook() -> None:
+        window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "tabs"))
+        tab = window.tab("Train")
+        window.tabs.setCurrentWidget(tab)
+        while tab.datasets.sources():  # folders listed by an earlier session
+            tab.datasets.folders.selectRow(0)
+            tab.datasets.remove_selected()
+        tab.datasets.add_folder(data)
+        settings = tab.run_settings
+        settings.fine_tune.set_choice("bundled")
+        settings.minutes.setValue(minutes)
+        settings.device.setCurrentIndex(settings.device.findData("cpu"))
+        tab.set_run_folder(run)
+        tab.run_ended.connect(lambda outcome: QTimer.singleShot(1500, shoot))
+        if not tab.start():
+            print("the run did not start; see the window", file=sys.stderr)
+            QApplication.quit()
+
+    QTimer.singleShot(500, hook)
+    return run_gui(sys.argv[:1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
