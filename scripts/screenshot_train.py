@@ -6,6 +6,8 @@ the CPU, and when the run has ended (verdict shown) saves the whole screen with 
 
     xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot_train.py \\
         DATA RUN MINUTES docs/screenshots/train_finetune.png
+
+MINUTES 0: no run; the window shows RUN as it is (a finished fine-tune's curves and verdict).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from usanimator_app.gui.app import run_gui  # noqa: E402
+from usanimator_app.gui.app import create_application, run_gui  # noqa: E402
 
 
 def main() -> int:
@@ -42,14 +44,24 @@ def main() -> int:
         tab.datasets.add_folder(data)
         settings = tab.run_settings
         settings.fine_tune.set_choice("bundled")
-        settings.minutes.setValue(minutes)
+        settings.minutes.setValue(minutes or settings.minutes.value())
         settings.device.setCurrentIndex(settings.device.findData("cpu"))
         tab.set_run_folder(run)
+        if not minutes:
+            QTimer.singleShot(3000, shoot)
+            return
         tab.run_ended.connect(lambda outcome: QTimer.singleShot(1500, shoot))
-        if not tab.start():
+        start_when_free(tab, 60)
+
+    def start_when_free(tab, tries: int) -> None:
+        """Start once no other job (the Animate tab loading its model at launch) holds the cores."""
+        if tab._context.jobs.refusal(tab, "train") and tries:
+            QTimer.singleShot(1000, lambda: start_when_free(tab, tries - 1))
+        elif not tab.start():
             print("the run did not start; see the window", file=sys.stderr)
             QApplication.quit()
 
+    create_application(sys.argv[:1])  # the timer below needs the application's event loop
     QTimer.singleShot(500, hook)
     return run_gui(sys.argv[:1])
 

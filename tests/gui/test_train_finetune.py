@@ -139,7 +139,8 @@ def test_validation_and_verdict_reports_fill_the_view_and_the_button_loads_best_
     long = f"validation split: by clip, 30 of 120 clips held out: {', '.join(f'clip_{n:03d}.mp4' for n in range(30))}"
     view.take_report(_line(message=long))
     assert view.split_label.text().endswith("…") and len(view.split_label.text()) < len(long) == len(view.split_label.toolTip())
-    assert view.verdict_label.text() == BETTER and BETTER_COLOUR in view.verdict_label.styleSheet()
+    assert view.verdict_label.text() == "Better than the start: validation L1 0.0140 vs 0.0146 (identity 0.0168); kept step 40"
+    assert view.verdict_label.toolTip() == BETTER and BETTER_COLOUR in view.verdict_label.styleSheet()
     assert BETTER in tab.status_label.text() and tab.status_label.text().startswith("Training finished")
     assert BETTER in window.statusBar().currentMessage()
     log = tab.log.toPlainText()
@@ -164,7 +165,8 @@ def test_a_run_folder_with_finetune_json_shows_its_history(tab, tmp_path):
     assert view.isVisible() and [list(values) for values in view.plot.curve.getData()] == [[0.0, 3.0], [0.0146, 0.0150]]
     assert [list(values) for values in view.plot.kept.getData()] == [[0.0], [0.0146]]
     assert view.split_label.text() == "validation split: by time, the last 25 % of each clip"
-    assert view.verdict_label.text() == text and NOT_BETTER_COLOUR in view.verdict_label.styleSheet()
+    assert view.verdict_label.text().startswith("No better than the start (validation L1 0.0146")
+    assert view.verdict_label.toolTip() == text and NOT_BETTER_COLOUR in view.verdict_label.styleSheet()
     assert view.use_button.isEnabled() and view.kept_path() == run / "best.pt"
 
     tab.set_run_folder(tmp_path / "elsewhere")  # no finetune.json: nothing to show

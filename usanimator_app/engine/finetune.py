@@ -237,7 +237,7 @@ def finetune_steps(
         if latest_checkpoint(run_dir) is not None or (run_dir / FINETUNE_FILE).exists():
             raise UserInputError(f"{run_dir}: already holds a run; use --resume to continue it or choose another folder")
         read_checkpoint(init)  # a clear error for a bad file before anything is written
-        start = {"step": 0, "minutes": 0.0, **validate(init, clips, device)}
+        start = {"step": 0, "minutes": 0.0, **validate(init, clips, device), "best": True}
         run_dir.mkdir(parents=True, exist_ok=True)
         _keep(Path(init), best)
         train_seconds, interval = training_budget(minutes, time.perf_counter() - started, start["seconds"])
@@ -246,7 +246,7 @@ def finetune_steps(
                                    "split": split.record(), "start_model": label(init),
                                    "validations": [start], "kept_step": 0, "verdict": None})
         record.save()
-        yield StepReport(0, 0, validation={**start, "best": True})
+        yield StepReport(0, 0, validation=start)
         yield StepReport(0, 0, message=f"time budget {minutes:g} min: about {train_seconds / 60:.1f} min of training, "
                                        f"validation every {interval / 60:.1f} min of training ({start['seconds']:.0f} s each), "
                                        f"peak learning rate {learning_rate:.1e}")
@@ -288,6 +288,6 @@ def _validated(record: _Record, checkpoint: Path, report: StepReport, clips: lis
     if is_best:
         _keep(checkpoint, best)
         record.data["kept_step"] = report.step
-    record.data["validations"].append(figures)
+    record.data["validations"].append({**figures, "best": is_best})
     record.save()
-    return StepReport(report.step, report.total_steps, validation={**figures, "best": is_best})
+    return StepReport(report.step, report.total_steps, validation=record.data["validations"][-1])

@@ -19,6 +19,7 @@ NOT_BETTER_COLOUR = "#b26a00"  # the verdict: no better (best.pt is the starting
 VIEW_WIDTH = 400  # beside the loss plot
 LEGEND_ROOM = 0.8  # the y range above the highest value, as a share of the values' span
 LOWER_MARGIN = 0.15  # and below the lowest
+PLOT_HEIGHT = 130  # the curve stays readable under the split and verdict lines
 SPLIT_CHARS = 120  # of the split sentence shown (about two lines; the tooltip holds all of it)
 
 
@@ -74,6 +75,7 @@ class FineTuneView(QGroupBox):
         self.history = FineTuneHistory()
         self.run: Path | None = None
         self.plot = ValidationPlot()
+        self.plot.setMinimumHeight(PLOT_HEIGHT)
         self.split_label = wrapped_label()
         self.verdict_label = wrapped_label()
         self.use_button = push_button("Use kept model in Animate",
@@ -125,5 +127,6 @@ class FineTuneView(QGroupBox):
         colour = "" if better is None else BETTER_COLOUR if better else NOT_BETTER_COLOUR
         self.verdict_label.setStyleSheet(f"color: {colour}; font-weight: bold" if colour else "")
         self.verdict_label.setText(history.summary())
+        self.verdict_label.setToolTip(history.verdict_text() if history.verdict else "")
         kept = self.kept_path()
         self.use_button.setEnabled(kept is not None and (history.verdict is not None or kept.is_file()))

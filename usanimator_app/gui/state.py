@@ -232,6 +232,12 @@ class FineTuneHistory:
     def summary(self) -> str:
         """The verdict's sentence; before it, how the kept model compares with the start so far."""
         kept, start = self.kept(), self.start()
+        if self.verdict and kept is not None and start is not None:  # short: the whole sentence is the tooltip and the log's
+            identity = start.get("identity_l1", float("nan"))
+            if self.better():
+                return (f"Better than the start: validation L1 {kept['l1']:.4f} vs {start['l1']:.4f} "
+                        f"(identity {identity:.4f}); kept step {kept['step']}")
+            return f"No better than the start (validation L1 {start['l1']:.4f}, identity {identity:.4f}): best.pt is the start"
         if self.verdict or kept is None:
             return self.verdict_text()
         text = f"Kept so far: validation L1 {kept['l1']:.4f} at {kept['minutes']:.1f} min"
