@@ -17,6 +17,7 @@ from usanimator_app.engine.trainer import latest_checkpoint, learning_rate_at, t
 from .conftest import moving_disc_clip, write_png_clip
 
 MINUTES = 0.1  # 6 s: setup, validations and a few dozen steps of the tiny model
+MOCKED_MINUTES = 0.04  # where validation is replaced by a stand-in that takes no time
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_nothing_better_keeps_the_starting_model(tmp_path, clips_and_model, monk
         return {"l1": next(worse), "identity_l1": 0.11, "ratio": 1.0, "folds": 0.0, "implausible": 0.0, "seconds": 0.1}
 
     monkeypatch.setattr(FT, "validate", figures)
-    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MINUTES, device="cpu"))
+    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MOCKED_MINUTES, device="cpu"))
     assert not reports[-1].verdict["better"]
     assert reports[-1].message.startswith("no better than the model you started from")
     assert (tmp_path / "run" / FT.BEST_FILE).read_bytes() == Path(start).read_bytes()
@@ -99,7 +100,7 @@ def test_implausible_checkpoints_are_never_kept(tmp_path, clips_and_model, monke
         return {"l1": 0.1 / len(calls), "identity_l1": 0.11, "ratio": 1.0, "folds": folds, "implausible": folds, "seconds": 0.1}
 
     monkeypatch.setattr(FT, "validate", figures)
-    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MINUTES, device="cpu"))
+    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MOCKED_MINUTES, device="cpu"))
     assert len(calls) >= 2 and not reports[-1].verdict["better"]
 
 
@@ -135,12 +136,18 @@ def test_resume_after_a_kill_validates_the_last_checkpoint(tmp_path, clips_and_m
 
 
 def test_cli_minutes_needs_init_and_refuses_steps(tmp_path, clips_and_model):
+    from usanimator_app.cli import build_parser
+    from usanimator_app.commands.train import _check_finetune_args
+
     data, start = clips_and_model
-    base = [sys.executable, "-m", "usanimator_app", "train", "--data", str(data), "--out", str(tmp_path / "run")]
-    for extra, message in ((["--minutes", "1"], "--init"), (["--minutes", "1", "--init", str(start), "--steps", "5"], "--steps"),
-                           (["--minutes", "0", "--init", str(start)], "above 0")):
-        done = subprocess.run(base + extra, capture_output=True, text=True)
-        assert done.returncode == 2 and message in done.stderr, done.stderr
+    base = ["train", "--data", str(data), "--out", str(tmp_path / "run")]
+    for extra, message in ((["--minutes", "1", "--init", str(start), "--steps", "5"], "--steps"),
+                           (["--minutes", "0", "--init", str(start)], "above 0"),
+                           (["--resume", "--minutes", "3"], "leave out --minutes")):
+        with pytest.raises(UserInputError, match=message):
+            _check_finetune_args(build_parser().parse_args(base + extra))
+    done = subprocess.run([sys.executable, "-m", "usanimator_app"] + base + ["--minutes", "1"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--init" in done.stderr, done.stderr
 
 
 def test_cli_fine_tune_keeps_the_best_validated_model_and_says_so(tmp_path, clips_and_model):
