@@ -104,7 +104,9 @@ def test_implausible_checkpoints_are_never_kept(tmp_path, clips_and_model, monke
     assert len(calls) >= 2 and not reports[-1].verdict["better"]
 
 
-def test_stop_then_resume_ends_with_a_verdict_and_no_second_start(tmp_path, clips_and_model):
+def test_stop_resume_and_a_kill_before_the_last_validation(tmp_path, clips_and_model):
+    """Stop, then resume to the verdict without a second start; then as if killed -9 after the last
+    checkpoint but before its validation: resume validates it and ends."""
     data, start = clips_and_model
     steps = []
     for report in FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MINUTES, device="cpu",
@@ -117,22 +119,15 @@ def test_stop_then_resume_ends_with_a_verdict_and_no_second_start(tmp_path, clip
     resumed = list(FT.finetune_steps(data, tmp_path / "run", resume=True, device="cpu"))
     assert resumed[-1].verdict is not None
     assert min(r.step for r in resumed if r.losses) == 4
-    record = json.loads((tmp_path / "run" / FT.FINETUNE_FILE).read_text())
-    assert [v["step"] for v in record["validations"]].count(0) == 1
-
-
-def test_resume_after_a_kill_validates_the_last_checkpoint(tmp_path, clips_and_model):
-    """A kill -9 after the last checkpoint but before its validation: resume validates it and ends."""
-    data, start = clips_and_model
-    list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MINUTES, device="cpu"))
     path = tmp_path / "run" / FT.FINETUNE_FILE
     record = json.loads(path.read_text())
+    assert [v["step"] for v in record["validations"]].count(0) == 1
     last = record["validations"].pop()
     record["verdict"], record["kept_step"] = None, 0
     path.write_text(json.dumps(record))
-    resumed = list(FT.finetune_steps(data, tmp_path / "run", resume=True, device="cpu"))
-    assert [r.validation["step"] for r in resumed if r.validation] == [last["step"]]
-    assert resumed[-1].verdict is not None
+    again = list(FT.finetune_steps(data, tmp_path / "run", resume=True, device="cpu"))
+    assert [r.validation["step"] for r in again if r.validation] == [last["step"]]
+    assert not [r for r in again if r.losses] and again[-1].verdict is not None
 
 
 def test_cli_minutes_needs_init_and_refuses_steps(tmp_path, clips_and_model):
