@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
         "validation, the motion recipe, the best model on validation kept as OUT/best.pt (engine/finetune.py)",
     )
     parser.add_argument("--batch", type=int, default=4, help="batch size")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 2e-4; with --minutes the peak of its schedule)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 2e-4; with --minutes the peak of its schedule, default 1e-4)")
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--sample-every", type=int, default=100, help="save preview images every N steps (0: never)")
     parser.add_argument("--seed", type=int, default=0)

@@ -53,7 +53,7 @@ TIME_SPLIT_TAIL = 0.25  # with fewer than 3 clips: the last quarter of every cli
 VALIDATION_WINDOW = 48  # frames of a validation clip scored, centred on its middle frame
 TRANSFER_WINDOW = 24  # driving frames of a validation transfer pair
 # The motion recipe (measured on held-out training clips, docs/FINETUNE.md).
-LEARNING_RATE = 2e-4  # the schedule's peak
+LEARNING_RATE = 1e-4  # the schedule's peak (2e-4 rose above the start on validation before it fell: docs/FINETUNE.md)
 WARMUP_STEPS = 10
 CHECKPOINT_SECONDS = (60.0, 180.0)  # a checkpoint (and a validation) every 1-3 minutes of training
 # The transfer issue's thresholds: a model beyond them is never kept.
