@@ -10,7 +10,6 @@ FRAME (0-based) when the run has ended, and saves the whole screen with ImageMag
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from screen import shoot_and_quit  # noqa: E402  (scripts/screen.py)
 
 from usanimator_app.gui.app import run_gui  # noqa: E402
 from usanimator_app.gui.main_window import Launch  # noqa: E402
@@ -29,19 +29,13 @@ def main() -> int:
     source, out, frame = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     driving = Path(sys.argv[4]) if len(sys.argv) > 4 else REPO / "resources" / "sample_driving.mp4"
 
-    def shoot() -> None:
-        QApplication.processEvents()
-        subprocess.run(["import", "-window", "root", str(out)], check=True)
-        print(f"wrote {out}")
-        QApplication.quit()
-
     def hook() -> None:
         window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "tabs"))
         tab = window.tab("Animate")
 
         def ended(outcome: str) -> None:
             tab.live.slider.setValue(frame)
-            QTimer.singleShot(1500, shoot)
+            QTimer.singleShot(1500, lambda: shoot_and_quit(out))
 
         tab.run_ended.connect(ended)
 

@@ -13,7 +13,6 @@ MINUTES 0: no run; the window shows RUN as it is (a finished fine-tune's curves 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,18 +20,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from screen import shoot_and_quit  # noqa: E402  (scripts/screen.py)
 
 from usanimator_app.gui.app import create_application, run_gui  # noqa: E402
 
 
 def main() -> int:
     data, run, minutes, out = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-
-    def shoot() -> None:
-        QApplication.processEvents()
-        subprocess.run(["import", "-window", "root", str(out)], check=True)
-        print(f"wrote {out}")
-        QApplication.quit()
 
     def hook() -> None:
         window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "tabs"))
@@ -48,9 +42,9 @@ def main() -> int:
         settings.device.setCurrentIndex(settings.device.findData("cpu"))
         tab.set_run_folder(run)
         if not minutes:
-            QTimer.singleShot(3000, shoot)
+            QTimer.singleShot(3000, lambda: shoot_and_quit(out))
             return
-        tab.run_ended.connect(lambda outcome: QTimer.singleShot(1500, shoot))
+        tab.run_ended.connect(lambda outcome: QTimer.singleShot(1500, lambda: shoot_and_quit(out)))
         start_when_free(tab, 60)
 
     def start_when_free(tab, tries: int) -> None:

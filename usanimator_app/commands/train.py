@@ -129,11 +129,11 @@ def _train(args: argparse.Namespace, should_stop) -> int:
             args.preset,
             args.size,
             batch_size=args.batch,
-            learning_rate=args.lr or 2e-4,
             checkpoint_every=args.checkpoint_every,
             sample_every=args.sample_every,
             seed=args.seed,
             **({"steps": args.steps} if args.steps else {}),
+            **({"learning_rate": args.lr} if args.lr else {}),
         )
         config.losses.warped_source_l1 = args.warped_source_l1
     if args.init is not None and args.resume:

@@ -34,7 +34,6 @@ from usanimator_app.core.atomic import atomic_path, write_text_atomic
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.identity import label
 from usanimator_app.core.jsonfile import read_json
-from usanimator_app.core.media import open_media
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
 from usanimator_app.engine.checkpoint import read_checkpoint
 from usanimator_app.engine.config import make_config
@@ -106,14 +105,8 @@ def data_clips(data) -> list[Path]:
 
 def validation_clips(split: ValidationSplit) -> list[EvalClip]:
     """The frames validation scores: whole held-out clips, or the last part of every clip."""
-    clips = []
-    for path in split.validation:
-        first = 0
-        if split.mode == "time":
-            count = sum(1 for _ in open_media(path).iter_gray())
-            first = count - int(round(TIME_SPLIT_TAIL * count))
-        clips.append(load_eval_clip(path, VALIDATION_WINDOW, (), first=first))
-    return clips
+    holdout = split.holdout()
+    return [load_eval_clip(path, VALIDATION_WINDOW, (), holdout=holdout) for path in split.validation]
 
 
 def validate(checkpoint: str | Path, clips: list[EvalClip], device: str = "auto") -> dict:

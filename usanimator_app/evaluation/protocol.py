@@ -33,7 +33,7 @@ from usanimator_app.core.errors import UserInputError
 from usanimator_app.core.media import open_media
 from usanimator_app.core.preprocess import FrameGeometry, fit_geometry
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
-from usanimator_app.engine.dataset import SPLIT_FILE_NAME, split_clips
+from usanimator_app.engine.dataset import SPLIT_FILE_NAME, Holdout, split_clips
 from usanimator_app.engine.perceptual import lpips_available
 from usanimator_app.engine.pretrained import PretrainedUnavailable
 from usanimator_app.core.sector import resize_mask, sector_mask, sector_outline
@@ -84,11 +84,12 @@ def square_frames(gray: np.ndarray) -> np.ndarray:
     return np.stack([geometry.to_model(g) for g in gray])
 
 
-def load_eval_clip(path: Path, window: int, landmark_names: tuple[str, ...], first: int = 0) -> EvalClip:
+def load_eval_clip(path: Path, window: int, landmark_names: tuple[str, ...], holdout: Holdout = Holdout()) -> EvalClip:
     """Decode a clip, cut the window centred on its middle frame, map it into the evaluation square.
-    ``first``: frames before it are left out (a fine-tune's validation on a clip's last part)."""
+    ``holdout``: with a ``tail``, only the frames it keeps out of training are scored (a fine-tune's
+    validation on a clip's last part)."""
     gray = np.stack(list(open_media(path).iter_gray()))
-    first = min(first, len(gray) - 1)
+    first = min(holdout.training_frames(len(gray)) if holdout.tail else 0, len(gray) - 1)
     middle = first + (len(gray) - first) // 2
     scored = centred_window(len(gray) - first, window)
     start, stop = first + scored.start, first + scored.stop
