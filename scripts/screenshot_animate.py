@@ -32,6 +32,7 @@ def main() -> int:
     def hook() -> None:
         window = next(w for w in QApplication.topLevelWidgets() if hasattr(w, "tabs"))
         tab = window.tab("Animate")
+        window.tabs.setCurrentWidget(tab)  # the window reopens on the tab last used
 
         def ended(outcome: str) -> None:
             tab.live.slider.setValue(frame)
