@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from usanimator_app.core.sector import sector_mask, sector_outline
 from usanimator_app.evaluation import plausibility as P
 
 
-def _fan(size: int = 128) -> np.ndarray:
+def _fan(size: int = 128, apex: float = 0.1, near: float = 0.2, far: float = 0.85, half_angle: float = 0.45) -> np.ndarray:
+    """A convex probe's fan of noise: apex ``apex * size`` above the frame, radii ``near``-``far`` x size."""
     yy, xx = np.mgrid[0:size, 0:size]
-    radius, angle = np.hypot(xx - size / 2, yy + size * 0.1), np.arctan2(xx - size / 2, yy + size * 0.1)
-    inside = (radius > size * 0.2) & (radius < size * 0.85) & (np.abs(angle) < 0.45)
+    radius, angle = np.hypot(xx - size / 2, yy + size * apex), np.arctan2(xx - size / 2, yy + size * apex)
+    inside = (radius > size * near) & (radius < size * far) & (np.abs(angle) < half_angle)
     rng = np.random.default_rng(0)
     return np.where(inside, rng.integers(40, 200, (size, size)), 0).astype(np.uint8)
 
@@ -48,6 +50,22 @@ def test_sector_finds_the_fan_ignores_a_thin_border_line_and_fills_a_dark_bladde
     assert not (truth & ~mask).any() and (mask & truth).sum() / (mask | truth).sum() > 0.9  # blur and closing round the edge a little
     assert sector_outline(lined).sum() >= mask.sum()
     assert not sector_mask(np.zeros((64, 64), np.uint8)).any()
+
+
+def test_sector_takes_in_dark_anatomy_that_reaches_the_fans_edge_but_not_the_lens_above_a_curved_probe_face():
+    fan = _fan(apex=0.15, near=0.3, far=0.9, half_angle=0.6)  # a strongly curved probe face
+    truth = fan > 0
+    bay = fan.copy()
+    bay[80:, 50:80] = 0  # an anechoic bladder (or a rib shadow) open to the fan's far edge
+    mask = sector_mask(bay)
+    assert mask[90, 65] and mask[85, 52]
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.9  # the hull's chord across the bay cuts a sliver of the far edge
+    rows = np.arange(128)[:, None]
+    near_fan = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)  # blur rounds the edge by a pixel or two
+    lens = sector_outline(fan) & ~near_fan & (rows < 20)  # the black between the curved probe face and its chord
+    assert lens.sum() >= 10 and not (mask & lens).any()
+    flipped = sector_mask(bay[::-1])[::-1]  # the same fan displayed with its probe at the bottom
+    assert flipped[90, 65] and not (flipped & lens).any()
 
 
 def test_image_figures_of_the_source_itself_and_of_a_white_flood():

@@ -11,16 +11,18 @@ import cv2
 import numpy as np
 
 SECTOR_THRESHOLD = 8  # grey level above which a (lightly blurred) pixel counts as imaged
+FLIPPED_FAN_RATIO = 0.8  # a fan whose hull's bottom half has less than this share of its top half's area has its probe at the bottom
 
 
 def sector_mask(image: np.ndarray) -> np.ndarray:
-    """The imaging sector (H, W) bool of a gray (H, W) uint8 frame.
+    """The imaging sector (H, W) bool of a gray (H, W) uint8 frame: the whole fan, dark anatomy included.
 
     Pixels of the lightly blurred frame above ``SECTOR_THRESHOLD``, opened with a disc of 1.5 % of
     the frame's side (thin lines such as a crop's bright border go; the corners it rounds are
     restored), closed with a disc of 3 % (speckle and dark tissue stripes form one region), the
-    largest region kept and its holes (anechoic bladder, shadows inside the fan) filled. A frame without any imaged pixel gives
-    an empty mask.
+    largest region kept; then :func:`_fan_of` fills what dark anatomy cuts out of it: holes inside
+    the fan and bays that reach its edge (an anechoic bladder or a rib shadow touching the fan's far
+    edge). A frame without any imaged pixel gives an empty mask.
     """
     gray = np.asarray(image, np.uint8)
     height, width = gray.shape
@@ -36,9 +38,33 @@ def sector_mask(image: np.ndarray) -> np.ndarray:
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     region = (labels == largest).astype(np.uint8)
     region |= imaged & cv2.dilate(region, thin)  # the corners that the opening rounded off
-    outside = np.pad(1 - region, 1, constant_values=1)  # flood the background from the border
-    cv2.floodFill(outside, None, (0, 0), 2)
-    return outside[1:-1, 1:-1] != 2
+    return _fan_of(region.astype(bool))
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The filled convex hull (H, W) bool of a non-empty (H, W) bool mask."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(np.concatenate(contours))
+    filled = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(filled, hull, 1)
+    return filled.astype(bool)
+
+
+def _fan_of(region: np.ndarray) -> np.ndarray:
+    """A fan (H, W) bool from the imaged region (H, W) bool: its convex hull, less what lies beyond
+    the probe face. A linear probe's rectangle and a fan's straight sides and convex far edge are
+    their hull's; the one concave edge of a fan is the curved probe face (the near field, always
+    imaged), so in every column the fan starts at the region's first pixel counted from the probe's
+    side: the top in the usual display, the bottom when the fan is clearly narrower there (flipped)."""
+    hull = _convex_hull(region)
+    rows = np.flatnonzero(hull.any(axis=1))
+    half = len(rows) // 2
+    # The usual display unless the hull's bottom half is clearly the narrower (dark bays do not narrow a hull).
+    probe_at_top = hull[rows[-half:]].sum() >= FLIPPED_FAN_RATIO * hull[rows[:half]].sum()
+    ordered = region if probe_at_top else region[::-1]
+    first = np.where(ordered.any(axis=0), ordered.argmax(axis=0), region.shape[0])  # (W,) first imaged row per column
+    beyond_face = np.arange(region.shape[0])[:, None] < first[None, :]
+    return hull & ~(beyond_face if probe_at_top else beyond_face[::-1])
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -47,14 +73,8 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def sector_outline(image: np.ndarray) -> np.ndarray:
-    """The sector's outline (H, W) bool: the convex hull of :func:`sector_mask`. Dark anatomy at
-    the fan's edge (a shadow, the bladder) notches the mask but not its hull, so comparing hulls
-    compares fans, not the content moving inside them."""
+    """The sector's outline (H, W) bool: the convex hull of :func:`sector_mask` (for a curved probe
+    face, the fan plus the thin lens above it), so comparing outlines compares fans, not the content
+    moving inside them."""
     mask = sector_mask(image)
-    if not mask.any():
-        return mask
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.convexHull(np.concatenate(contours))
-    outline = np.zeros(mask.shape, np.uint8)
-    cv2.fillConvexPoly(outline, hull, 1)
-    return outline.astype(bool)
+    return _convex_hull(mask) if mask.any() else mask
