@@ -102,3 +102,19 @@ def test_reconstruction_losses_and_gan_losses():
     assert L.generator_lsgan_loss(ones) == 0 and L.generator_lsgan_loss(zeros) == 1
     assert L.discriminator_lsgan_loss(ones, zeros) == 0 and L.discriminator_lsgan_loss(zeros, ones) == 2
     assert L.feature_matching_loss([d, d], [d, d + 0.5]) == 0.5
+
+
+def test_tissue_area_loss_spares_shear_and_mild_stretch_and_charges_a_crush():
+    from usanimator_app.nets.blocks import make_coordinate_grid
+
+    identity = make_coordinate_grid(32, 32, torch.device("cpu"), torch.float32)[None]
+    assert L.tissue_area_loss(identity).item() == 0.0
+    shear = identity.clone()
+    shear[..., 0] = shear[..., 0] + 0.8 * shear[..., 1]  # sliding: det J = 1
+    stretch = identity * 1.5  # area x 2.25, inside the band
+    assert L.tissue_area_loss(shear).abs().item() < 1e-6 and L.tissue_area_loss(stretch).item() == 0.0
+    crush = (identity * 0.3).requires_grad_()  # area x 0.09 < 0.35
+    loss = L.tissue_area_loss(crush)
+    assert math.isclose(loss.item(), math.log(0.35) - math.log(0.09), rel_tol=1e-3)
+    loss.backward()
+    assert (crush.grad * crush.detach()).sum() < 0  # the gradient step widens the crushed field

@@ -64,6 +64,9 @@ class LossWeights:
     # frame and the default output at model size, occlusion * warp(source) + (1 - occlusion) * G_f
     # (engine/render.py). It trains the dense motion and occlusion maps for that output.
     warped_source_l1: float = 0.0
+    # Not in the paper (0 = off): the integrated deformation's area change beyond the band a tissue can
+    # take (losses.tissue_area_loss); the motion recipe of fine-tuning turns it on.
+    tissue_area: float = 0.0
 
 
 @dataclass

@@ -6,15 +6,17 @@ D the driving frame, G_c / G_f the content / final generated frames, Dis the dis
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from usanimator_app.engine.render import composite_at_model_size
+from usanimator_app.engine.tissue_motion import AREA_HIGH, AREA_LOW, area_change
 from usanimator_app.engine.tps import RandomTPS
 from usanimator_app.nets.dense_motion import DenseMotionOutput
-from usanimator_app.nets.blocks import keypoints_to_gaussians
+from usanimator_app.nets.blocks import keypoints_to_gaussians, make_coordinate_grid
 
 
 def downsample(frame: torch.Tensor, scale: float) -> torch.Tensor:
@@ -76,6 +78,21 @@ def warped_source_l1_loss(
     """
     composite = composite_at_model_size(source, motion, prediction.detach())
     return sum((downsample(driving, s) - downsample(composite, s)).abs().mean() for s in scales)
+
+
+def tissue_area_loss(deformation: torch.Tensor) -> torch.Tensor:
+    """Not in the paper: how far the deformation's area change leaves the band a tissue can take.
+
+    mean over pixels of relu(log det J - log AREA_HIGH) + relu(log AREA_LOW - log det J), J = I + grad d
+    of the displacement d of the sampling grid ``deformation`` (B, h, w, 2) (``tissue_motion.area_change``,
+    the metric's Jacobian). The band is the inference guard's (``engine/tissue_motion.py``), so a model
+    trained with it leaves the guard little to smooth away. Shear (sliding) has det J = 1 and costs nothing.
+    """
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, deformation.dtype)[None]
+    det = area_change((deformation - identity).permute(0, 3, 1, 2))
+    log_det = torch.log(det.clamp(min=1e-3))
+    return (F.relu(log_det - math.log(AREA_HIGH)) + F.relu(math.log(AREA_LOW) - log_det)).mean()
 
 
 def reconstruction_vgg_loss(

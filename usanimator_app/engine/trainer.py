@@ -7,7 +7,7 @@ Each step: (1) generator side - keypoints of source, driving and a TPS-warped dr
 dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detector + dense motion
 + generator. (2) discriminator side (presets with a GAN) - Eq. 8; one Adam step. With
 ``train.networks == "motion"`` (fine-tuning in minutes, engine/finetune.py) only (1) runs, on the
-keypoint detector and dense motion, with Eq. 1-4 and the warped-source L1.
+keypoint detector and dense motion, with Eq. 1-4, the warped-source L1 and the tissue-area penalty.
 
 A run is ``train.steps`` long, or, with ``train.time_budget_seconds``, as long as its training steps
 take that many seconds (``learning_rate_at``: warm-up, then a cosine decay over the budget).
@@ -54,6 +54,7 @@ KEEP_CHECKPOINTS = 3
 STOPPED_MESSAGE = "stopped on request"
 NETWORKS = ("all", "motion")  # TrainConfig.networks
 MOTION_WARP_WEIGHT = 10.0  # warped-source L1 weight of the motion recipe when the starting model had none
+MOTION_AREA_WEIGHT = 10.0  # tissue-area weight of the motion recipe when the starting model had none
 ESTIMATE_AFTER_STEPS = 4  # with a time budget: the step count is estimated from these first steps (the first one excluded)
 
 
@@ -119,11 +120,14 @@ class GeneratorObjective(nn.Module):
         if not motion_only:
             terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
             total = total + weights.reconstruction_vgg * terms["rec_vgg"]
+        # The motion recipe trains the motion as the app uses it: integrated (engine/tissue_motion.py).
+        warp = result.motion._replace(deformation=exponentiated(motion.deformation)) if motion_only else result.motion
         if weights.warped_source_l1:
-            # The motion recipe trains the motion as the app uses it: integrated (engine/tissue_motion.py).
-            warp = result.motion._replace(deformation=exponentiated(motion.deformation)) if motion_only else result.motion
             terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, warp, generated.prediction, train.scales)
             total = total + weights.warped_source_l1 * terms["warp_l1"]
+        if weights.tissue_area:
+            terms["area"] = L.tissue_area_loss(warp.deformation)
+            total = total + weights.tissue_area * terms["area"]
         terms["total_g"] = total
         return terms, result
 
@@ -346,6 +350,8 @@ def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> 
     config.train.init_from = label(init)
     if config.train.networks == "motion" and not config.losses.warped_source_l1:
         config.losses.warped_source_l1 = MOTION_WARP_WEIGHT  # the motion recipe's only image loss
+    if config.train.networks == "motion" and not config.losses.tissue_area:
+        config.losses.tissue_area = MOTION_AREA_WEIGHT
     return config, model, None
 
 
