@@ -348,10 +348,9 @@ def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> 
     config.model, config.losses = init_config.model, init_config.losses
     config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
     config.train.init_from = label(init)
-    if config.train.networks == "motion" and not config.losses.warped_source_l1:
-        config.losses.warped_source_l1 = MOTION_WARP_WEIGHT  # the motion recipe's only image loss
-    if config.train.networks == "motion" and not config.losses.tissue_area:
-        config.losses.tissue_area = MOTION_AREA_WEIGHT
+    if config.train.networks == "motion":  # the motion recipe's terms, where the starting model had none
+        config.losses.warped_source_l1 = config.losses.warped_source_l1 or MOTION_WARP_WEIGHT
+        config.losses.tissue_area = config.losses.tissue_area or MOTION_AREA_WEIGHT
     return config, model, None
 
 
