@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from usanimator_app.core.preprocess import fit_geometry
+from usanimator_app.core.sector import SECTOR_THRESHOLD, sector_outline
 from usanimator_app.engine.render import NativeRenderer, composite_at_model_size, output_geometry
 from usanimator_app.nets.blocks import make_coordinate_grid
 from usanimator_app.nets.dense_motion import DenseMotionOutput
@@ -58,7 +59,8 @@ def test_a_shift_at_model_size_moves_the_native_pixels_by_the_same_physical_dist
     columns = np.arange(crop.shape[1], dtype=np.float32)
     expected = np.stack([np.interp(columns + shift_native, columns, row) for row in crop])
     inner = slice(5, crop.shape[1] - int(shift_native) - 5)
-    assert np.abs(frame[0, 0].numpy()[:, inner] - expected[:, inner]).max() < 2e-3
+    rows = slice(5, crop.shape[0] - 5)  # the sector's rim (here the crop's border) stays the source's
+    assert np.abs(frame[0, 0].numpy()[rows, inner] - expected[rows, inner]).max() < 2e-3
 
 
 def test_occluded_pixels_come_from_the_generated_frame():
@@ -85,7 +87,7 @@ def test_keep_sector_leaves_the_outside_as_the_source_and_never_fills_brighter_t
     renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
     assert renderer.keep_sector
     still = renderer.still()[0, 0].numpy()
-    sector = renderer.sector_out[0, 0].numpy()
+    sector = renderer.rim_out[0, 0].numpy()  # 0 outside the fan, 1 inside its rim
     # A big shift samples the black beyond the fan for much of it, and a white fill is offered.
     frame, visible = renderer.render(_motion(shift_x=0.5), torch.ones(1, 1, MODEL_SIZE, MODEL_SIZE))
     frame, visible = frame[0, 0].numpy(), visible[0, 0].numpy()
@@ -95,6 +97,19 @@ def test_keep_sector_leaves_the_outside_as_the_source_and_never_fills_brighter_t
     assert filled.mean() > 0.1
     ceiling = renderer.ceiling_out[0, 0].numpy()
     assert np.all(frame[filled] <= ceiling[filled] + 1e-6) and frame[filled].max() < 0.7
+
+
+def test_keep_sector_keeps_the_fans_outline_under_a_dark_fill():
+    source = _fan()
+    geometry = fit_geometry(source, size=MODEL_SIZE, crop_borders=False)
+    renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
+    still = (renderer.still()[0, 0].numpy() * 255 + 0.5).astype(np.uint8)
+    # Half the fan's samples land beyond its edge, where only the (black) fill can show.
+    frame, _ = renderer.render(_motion(shift_x=0.5), torch.zeros(1, 1, MODEL_SIZE, MODEL_SIZE))
+    frame = (frame[0, 0].numpy() * 255 + 0.5).astype(np.uint8)
+    before, after = sector_outline(still), sector_outline(frame)
+    assert (frame[before] < SECTOR_THRESHOLD).mean() > 0.2  # the animated part did go dark
+    assert (before & after).sum() / (before | after).sum() > 0.99  # the rim keeps the outline
 
 
 def test_keep_sector_off_gives_the_plain_composite():

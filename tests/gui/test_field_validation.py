@@ -153,8 +153,9 @@ def test_tissue_motion_and_kept_fan_are_on_by_default_and_remembered(qtbot, sett
     motion, output = MotionControls(), OutputControls()
     qtbot.addWidget(motion)
     qtbot.addWidget(output)
-    assert motion.options().tissue and output.options().keep_sector  # the defaults, as the CLI's
+    assert motion.options().tissue and motion.options().match_motion and output.options().keep_sector  # as the CLI's
     motion.tissue.setChecked(False)
+    motion.match_motion.setChecked(False)
     output.keep_sector.setChecked(False)
     stored = Settings(settings_path)
     motion.save(stored)
@@ -164,6 +165,8 @@ def test_tissue_motion_and_kept_fan_are_on_by_default_and_remembered(qtbot, sett
     qtbot.addWidget(again_output)
     again_motion.load(Settings(settings_path))
     again_output.load(Settings(settings_path))
-    assert not again_motion.options().tissue and not again_output.options().keep_sector
+    assert not again_motion.options().tissue and not again_motion.options().match_motion and not again_output.options().keep_sector
+    again_motion.mode.setCurrentIndex(again_motion.mode.findData(False))
+    assert not again_motion.match_motion.isEnabled()  # it applies to relative motion only
     again_output.mode.setCurrentIndex(again_output.mode.findData("generated"))
     assert not again_output.keep_sector.isEnabled()  # it applies to the default mode only

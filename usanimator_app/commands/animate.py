@@ -46,6 +46,9 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
     parser.add_argument("--raw-motion", action="store_true",
                         help="use the network's motion as it is (default: made fold-free and area-bounded inside the "
                         "source's imaging sector, engine/tissue_motion.py)")
+    parser.add_argument("--no-match-motion", action="store_true",
+                        help="relative motion: use the network's motion at the strength it comes out for this source (default: "
+                        "each frame moves the source as much as the driving frame moves the driving clip's own reference frame)")
     parser.add_argument("--no-keep-sector", action="store_true",
                         help="let the motion and the fill reach outside the source's imaging sector (default: the sector "
                         "and everything outside it stay as in the source)")
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     driving = DrivingFrames(driving_media, animator.image_size, args.max_frames)
     options = MotionOptions(
         relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain,
-        tissue=not args.raw_motion,
+        tissue=not args.raw_motion, match_motion=not args.no_match_motion,
     )
     output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side, keep_sector=not args.no_keep_sector)
     motion = MotionRecord(source.model_frame, animator.landmark_names) if args.motion_out else None

@@ -35,7 +35,7 @@ from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
-from usanimator_app.engine.tissue_motion import motion_region, tissue_deformation
+from usanimator_app.engine.tissue_motion import matched_magnitude, motion_region, tissue_deformation
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -44,13 +44,16 @@ from usanimator_app.nets.keypoint_detector import KeypointOutput
 class MotionOptions:
     """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index.
     ``tissue``: make the network's motion fold-free and area-bounded inside the source's imaging
-    sector (``engine.tissue_motion``); off gives the network's raw deformation."""
+    sector (``engine.tissue_motion``); off gives the network's raw deformation. ``match_motion``
+    (relative motion only): each frame moves the source as much as the driving frame moves the
+    driving clip's own reference frame, times ``gain`` (``tissue_motion.matched_magnitude``)."""
 
     relative: bool = True
     adapt_scale: bool = True
     reference: str | int = "first"
     gain: float = 1.0
     tissue: bool = True
+    match_motion: bool = True
 
 
 OUTPUT_MODES = ("default", "generated", "content")
@@ -281,7 +284,10 @@ class Animator:
         options = options or MotionOptions()
         output = output or OutputOptions()
         reference = self._reference_keypoints(source_frame, driving_frames, options)
-        reference_kp = None if reference is None else self._points_from(driving_points, *reference)
+        reference_kp = None if reference is None else self._points_from(driving_points, *reference[:2])
+        reference_frame = None if reference is None else reference[2]  # (S, S) uint8, for match_motion
+        match_motion = options.relative and options.match_motion
+        own_region = None  # the reference frame's sector on the motion grid, for match_motion
         size = self.image_size
         model = self.model
         identity_grid = None
@@ -301,16 +307,24 @@ class Animator:
                 driving = frame_tensor(frame, size, self.device)
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
-                    reference_kp = driving_kp
+                    reference_kp, reference_frame = driving_kp, np.asarray(frame)
                 motion_kp = (
                     relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain)
                     if options.relative
                     else driving_kp
                 )
                 motion = model.dense_motion(source, source_kp, motion_kp)
+                grid_size = motion.deformation.shape[1:3]
+                if region is None:
+                    region = motion_region(source_frame, *grid_size, self.device)
+                if match_motion:
+                    if own_region is None:
+                        own_source = frame_tensor(reference_frame, size, self.device)
+                        own_region = motion_region(reference_frame, *grid_size, self.device)
+                    own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
+                    motion = motion._replace(deformation=matched_magnitude(
+                        motion.deformation, region.inside, own.deformation, own_region.inside, options.gain))
                 if options.tissue:
-                    if region is None:
-                        region = motion_region(source_frame, *motion.deformation.shape[1:3], self.device)
                     motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
                 generated = model.generator(source_features, motion)
             if not bool(torch.isfinite(generated.prediction).all()):
@@ -367,13 +381,14 @@ class Animator:
 
     def _reference_keypoints(
         self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray], options: MotionOptions
-    ) -> tuple[int, KeypointOutput] | None:
-        """(index, keypoints) of the relative-motion reference frame; None: the first driving frame
-        (or absolute motion)."""
+    ) -> tuple[int, KeypointOutput, np.ndarray] | None:
+        """(index, keypoints, the (S, S) frame) of the relative-motion reference frame; None: the first
+        driving frame (or absolute motion)."""
         if not options.relative or options.reference == "first":
             return None
         if options.reference == "best":
-            return self.find_best_reference(source_frame, driving_frames)
+            index, keypoints = self.find_best_reference(source_frame, driving_frames)
+            return index, keypoints, next(f for i, f in enumerate(driving_frames) if i == index)
         try:
             index = int(options.reference)
         except (TypeError, ValueError):
@@ -382,5 +397,5 @@ class Animator:
             raise UserInputError(f"reference frame index must be >= 0, got {index}")
         for position, frame in enumerate(driving_frames):
             if position == index:
-                return index, self.keypoints(frame)
+                return index, self.keypoints(frame), np.asarray(frame)
         raise UserInputError(f"reference frame {index} is beyond the end of the driving clip")

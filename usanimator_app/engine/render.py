@@ -15,10 +15,12 @@ With ``keep_sector`` (the default) the source's imaging sector (``core.sector``)
 
     visible = occlusion * warp(sector, deformation)      # a sample from outside the fan shows no tissue
     fill    = min(fill, ceiling)                         # ceiling: the local maximum of the blurred source
-    frame   = sector * (visible * warp(source) + (1 - visible) * fill) + (1 - sector) * source
+    frame   = rim * (visible * warp(source) + (1 - visible) * fill) + (1 - rim) * source
 
-so the fan's outline, the black and the scanner's text outside it are the source's, and what the
-generator fills in is never brighter than the anatomy the source shows around it. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
+where ``rim`` (:func:`rim_weight`) is 0 outside the sector and rises to 1 over a thin band inside its
+edge, the band over which the motion fades to zero (engine.tissue_motion). So the fan's outline, the
+black and the scanner's text outside it are the source's, and what the generator fills in is never
+brighter than the anatomy the source shows around it. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
 loss on it (``LossWeights.warped_source_l1``), which teaches the occlusion map to be that selector.
 
 Coordinates: the engine's normalised model coordinates have -1 / 1 at the centres of the border
@@ -44,6 +46,7 @@ from usanimator_app.nets.dense_motion import DenseMotionOutput
 
 CEILING_BLUR = 0.015  # of the crop's shorter side: the Gaussian blur of the source for the fill ceiling
 CEILING_REACH = 0.04  # of the crop's shorter side: the neighbourhood over which the ceiling takes the maximum
+RIM_WIDTH = 0.04  # of the crop's shorter side: the band inside the sector's edge over which the output fades to the source
 
 
 def resize_deformation(deformation: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -117,6 +120,17 @@ def fill_ceiling(gray: np.ndarray) -> np.ndarray:
     return cv2.dilate(blurred, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
 
 
+def rim_weight(sector: np.ndarray) -> np.ndarray:
+    """The weight of the animated frame (H, W) float32 in [0, 1] for a (H, W) bool sector: 0 outside it
+    and on its edge (the crop's border counts as an edge), rising by a smoothstep over ``RIM_WIDTH`` of
+    the shorter side inwards. The velocity fades to zero there too (engine.tissue_motion), so the fan's
+    rim is the source's own: neither the motion nor the generated fill moves or darkens its outline."""
+    padded = np.pad(sector.astype(np.uint8), 1)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    ramp = np.clip((distance - 1.0) / max(1.0, RIM_WIDTH * min(sector.shape)), 0.0, 1.0)
+    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)
+
+
 class NativeRenderer:
     """Renders model-resolution motion on the source's own pixels at an :class:`OutputGeometry`.
 
@@ -155,11 +169,12 @@ class NativeRenderer:
         if self.keep_sector:
             ceiling = fill_ceiling(crop)
             sector_crop = torch.from_numpy(sector.astype(np.float32)).to(device)[None, None]
+            rim_crop = torch.from_numpy(rim_weight(sector)).to(device)[None, None]
             ceiling_crop = torch.from_numpy(ceiling).to(device).float().div_(255.0)[None, None]
-            # source + sector, warped together per frame; sector, source and ceiling on the output grid, once.
+            # source + sector, warped together per frame; source, rim weight and ceiling on the output grid, once.
             self.source_and_sector = torch.cat([self.source, sector_crop], dim=1)  # (1, 2, h0, w0)
-            fixed = sample(torch.cat([self.source, sector_crop, ceiling_crop], dim=1), self.crop_grid, padding_mode="border")
-            self.source_out, self.sector_out, self.ceiling_out = fixed[:, :1], fixed[:, 1:2], fixed[:, 2:3]
+            fixed = sample(torch.cat([self.source, rim_crop, ceiling_crop], dim=1), self.crop_grid, padding_mode="border")
+            self.source_out, self.rim_out, self.ceiling_out = fixed[:, :1], fixed[:, 1:2], fixed[:, 2:3]
 
     def still(self) -> torch.Tensor:
         """The source itself on the output grid, (1, 1, H, W) in [0, 1] (what zero motion renders)."""
@@ -192,6 +207,6 @@ class NativeRenderer:
         occlusion = occlusion * landed  # visible: taken from the source and from inside its sector
         fill_native = torch.minimum(fill_native, self.ceiling_out)
         frame = warped.sub_(fill_native).mul_(occlusion).add_(fill_native)
-        # sector * frame + (1 - sector) * source, in place.
-        frame = frame.sub_(self.source_out).mul_(self.sector_out).add_(self.source_out)
+        # rim * frame + (1 - rim) * source, in place.
+        frame = frame.sub_(self.source_out).mul_(self.rim_out).add_(self.source_out)
         return frame.clamp_(0.0, 1.0), occlusion

@@ -43,6 +43,9 @@ BISECTION_STEPS = 8
 EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
 
+MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most matched_magnitude shrinks or grows the network's motion
+
+
 class MotionRegion(NamedTuple):
     """The source's imaging sector on the motion grid: ``inside`` (1, 1, h, w) bool, where the area
     bound holds, and ``fade`` (1, 1, h, w) float in [0, 1], the velocity's weight (0 on the edge)."""
@@ -141,3 +144,32 @@ def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch
                 low = middle
         displacement = integrate_velocity(low * velocity)
     return identity + displacement.permute(0, 2, 3, 1)
+
+
+def mean_displacement(deformation: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Mean |deformation - identity| (B,) over the ``inside`` (1, 1, h, w) pixels of a (B, h, w, 2) grid, normalised units."""
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
+    length = (deformation.float() - identity).norm(dim=-1)  # (B, h, w)
+    weight = inside[:, 0].float()
+    return (length * weight).sum(dim=(1, 2)) / weight.sum().clamp(min=1.0)
+
+
+def matched_magnitude(deformation: torch.Tensor, inside: torch.Tensor, own_deformation: torch.Tensor,
+                      own_inside: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """The network's sampling grid (B, h, w, 2) for the source, its displacement scaled so that its mean
+    length over the source's sector ``inside`` is ``gain`` times that of ``own_deformation``, the same
+    network's motion of the driving clip's reference frame over that frame's sector ``own_inside``.
+
+    Relative keypoint motion moves every source by the same keypoint displacement, but the dense
+    motion network answers it more or less strongly depending on the source's anatomy: measured on
+    transfer pairs of training clips, a source moved 0.14x to 4x as much as the driving clip moves
+    itself. The scale is bounded by ``MOTION_MATCH_LIMITS``."""
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
+    transfer = mean_displacement(deformation, inside)
+    own = mean_displacement(own_deformation, own_inside)
+    low, high = MOTION_MATCH_LIMITS
+    scale = torch.where(transfer > 1e-6, gain * own / transfer.clamp(min=1e-6), torch.ones_like(transfer)).clamp(low, high)
+    return identity + (deformation.float() - identity) * scale.view(-1, 1, 1, 1)
+

@@ -150,7 +150,7 @@ class ModelPanel(QGroupBox):
 
 
 class MotionControls(QGroupBox):
-    """MotionOptions (relative / absolute, adapt scale, reference, gain, tissue motion) and the frame limit."""
+    """MotionOptions (relative / absolute, adapt scale, reference, gain, tissue motion, matched strength) and the frame limit."""
 
     REFERENCES = (("first", "First frame"), ("best", "Best aligned frame"), ("index", "Frame number"))
 
@@ -165,6 +165,10 @@ class MotionControls(QGroupBox):
         self.tissue = QCheckBox("Tissue motion (never folds)")
         self.tissue.setToolTip("The network's motion integrated as a velocity field, still at the fan's edge and smoothed\n"
                                "where it would crush or blow up tissue (usanimator animate --raw-motion turns it off)")
+        self.match_motion = QCheckBox("Move as much as the driving clip")
+        self.match_motion.setToolTip("Each frame moves the source as much as the driving frame moves the driving clip's own\n"
+                                     "reference frame (times the gain); off: the network's strength for this source\n"
+                                     "(usanimator animate --no-match-motion)")
         self.reference = QComboBox()
         for key, label in self.REFERENCES:
             self.reference.addItem(label, key)
@@ -184,6 +188,7 @@ class MotionControls(QGroupBox):
         form.addRow("Mode", self.mode)
         form.addRow("", self.adapt_scale)
         form.addRow("", self.tissue)
+        form.addRow("", self.match_motion)
         form.addRow("Reference", row(self.reference, self.reference_index))
         form.addRow("Motion gain", self.gain)
         form.addRow("Max frames", self.max_frames)
@@ -199,6 +204,7 @@ class MotionControls(QGroupBox):
             reference=self.reference_index.value() if reference == "index" else reference,
             gain=self.gain.value(),
             tissue=self.tissue.isChecked(),
+            match_motion=self.match_motion.isChecked(),
         )
 
     def frame_limit(self) -> int | None:
@@ -213,6 +219,7 @@ class MotionControls(QGroupBox):
             self.reference_index.setValue(int(options.reference))
         self.gain.setValue(options.gain)
         self.tissue.setChecked(options.tissue)
+        self.match_motion.setChecked(options.match_motion)
         self.max_frames.setValue(frame_limit or 0)
         self._update_enabled()
 
@@ -230,6 +237,7 @@ class MotionControls(QGroupBox):
                 reference=int(reference) if reference.isdigit() else reference if reference in ("first", "best") else "first",
                 gain=settings.number("motion/gain", 1.0),
                 tissue=settings.flag("motion/tissue", True),
+                match_motion=settings.flag("motion/match_motion", True),
             ),
             settings.integer("motion/max_frames", 0),
         )
@@ -241,11 +249,12 @@ class MotionControls(QGroupBox):
         settings.set("motion/reference", str(options.reference))
         settings.set("motion/gain", options.gain)
         settings.set("motion/tissue", options.tissue)
+        settings.set("motion/match_motion", options.match_motion)
         settings.set("motion/max_frames", self.max_frames.value())
 
     def _update_enabled(self) -> None:
         relative = bool(self.mode.currentData())
-        for widget in (self.adapt_scale, self.reference, self.gain):
+        for widget in (self.adapt_scale, self.match_motion, self.reference, self.gain):
             widget.setEnabled(relative)
         self.reference_index.setEnabled(relative and self.reference.currentData() == "index")
 
