@@ -73,21 +73,27 @@ def test_a_frame_without_a_sector_bounds_everywhere():
     assert bool(region.inside.all()) and float(region.fade.min()) == 1.0
 
 
-def test_matched_magnitude_moves_the_source_as_much_as_the_driving_moves_itself():
+def test_motion_match_moves_the_source_as_much_as_the_driving_moves_itself():
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     swirl = np.stack([np.sin(yy / 5.0), np.cos(xx / 7.0)], axis=-1)  # (h, w, 2) px, any pattern
-    transfer, own = _deformation(0.5 * swirl), _deformation(np.full((SIZE, SIZE, 2), 1.5))
     inside = torch.ones(1, 1, SIZE, SIZE, dtype=torch.bool)
-    target = float(T.mean_displacement(own, inside)[0])
-    matched = T.matched_magnitude(transfer, inside, own, inside, gain=0.5)
-    assert abs(float(T.mean_displacement(matched, inside)[0]) - 0.5 * target) < 1e-5  # gain x the driving's own
     identity = make_coordinate_grid(SIZE, SIZE)[None]
+    match = T.MotionMatch(inside, inside, gain=0.5)
+    assert match.scale == 1.0  # nothing observed yet
+    match.observe(identity, identity)  # the reference frame itself: nothing moved, still 1
+    assert match.scale == 1.0
+    transfer, own = _deformation(0.5 * swirl), _deformation(np.full((SIZE, SIZE, 2), 1.5))
+    match.observe(transfer, own)
+    matched = match.apply(transfer)
+    target = 0.5 * float(T.mean_displacement(own, inside)[0])
+    assert abs(float(T.mean_displacement(matched, inside)[0]) - target) < 1e-5  # gain x the driving's own
     scale = float((matched - identity).norm() / (transfer - identity).norm())
     assert torch.allclose(matched - identity, scale * (transfer - identity), atol=1e-5)  # the pattern kept, one scale
-    # The scale is bounded, and a source that does not move at all is left still.
-    tiny = _deformation(1e-3 * swirl)
-    low, high = T.MOTION_MATCH_LIMITS
-    grown = float(T.mean_displacement(T.matched_magnitude(tiny, inside, own, inside), inside)[0])
-    assert abs(grown - high * float(T.mean_displacement(tiny, inside)[0])) < 1e-6
-    still = T.matched_magnitude(identity, inside, own, inside)
-    assert torch.allclose(still, identity)
+    # Summed over the frames observed: a second frame that moves the source twice as much as the first
+    # for the same driving motion shrinks the scale for both.
+    match.observe(_deformation(1.0 * swirl), own)
+    assert abs(match.scale - 2 * target / (3 * float(T.mean_displacement(transfer, inside)[0]))) < 1e-5
+    # The scale is bounded.
+    barely = T.MotionMatch(inside, inside)
+    barely.observe(_deformation(1e-3 * swirl), own)
+    assert barely.scale == T.MOTION_MATCH_LIMITS[1]

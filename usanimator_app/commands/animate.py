@@ -48,7 +48,7 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
                         "source's imaging sector, engine/tissue_motion.py)")
     parser.add_argument("--no-match-motion", action="store_true",
                         help="relative motion: use the network's motion at the strength it comes out for this source (default: "
-                        "each frame moves the source as much as the driving frame moves the driving clip's own reference frame)")
+                        "the source moves as much as the driving clip moves its own reference frame)")
     parser.add_argument("--no-keep-sector", action="store_true",
                         help="let the motion and the fill reach outside the source's imaging sector (default: the sector "
                         "and everything outside it stay as in the source)")

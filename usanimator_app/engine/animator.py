@@ -35,7 +35,7 @@ from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
-from usanimator_app.engine.tissue_motion import matched_magnitude, motion_region, tissue_deformation
+from usanimator_app.engine.tissue_motion import MOTION_MATCH_EVERY, MotionMatch, motion_region, tissue_deformation
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -45,8 +45,8 @@ class MotionOptions:
     """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index.
     ``tissue``: make the network's motion fold-free and area-bounded inside the source's imaging
     sector (``engine.tissue_motion``); off gives the network's raw deformation. ``match_motion``
-    (relative motion only): each frame moves the source as much as the driving frame moves the
-    driving clip's own reference frame, times ``gain`` (``tissue_motion.matched_magnitude``)."""
+    (relative motion only): the source moves as much as the driving clip moves its own reference
+    frame, times ``gain`` (``tissue_motion.MotionMatch``)."""
 
     relative: bool = True
     adapt_scale: bool = True
@@ -287,7 +287,7 @@ class Animator:
         reference_kp = None if reference is None else self._points_from(driving_points, *reference[:2])
         reference_frame = None if reference is None else reference[2]  # (S, S) uint8, for match_motion
         match_motion = options.relative and options.match_motion
-        own_region = None  # the reference frame's sector on the motion grid, for match_motion
+        matcher = None  # tissue_motion.MotionMatch, made at the first frame
         size = self.image_size
         model = self.model
         identity_grid = None
@@ -318,12 +318,14 @@ class Animator:
                 if region is None:
                     region = motion_region(source_frame, *grid_size, self.device)
                 if match_motion:
-                    if own_region is None:
+                    if matcher is None:
                         own_source = frame_tensor(reference_frame, size, self.device)
                         own_region = motion_region(reference_frame, *grid_size, self.device)
-                    own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
-                    motion = motion._replace(deformation=matched_magnitude(
-                        motion.deformation, region.inside, own.deformation, own_region.inside, options.gain))
+                        matcher = MotionMatch(region.inside, own_region.inside, options.gain)
+                    if index % MOTION_MATCH_EVERY == 0:
+                        own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
+                        matcher.observe(motion.deformation, own.deformation)
+                    motion = motion._replace(deformation=matcher.apply(motion.deformation))
                 if options.tissue:
                     motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
                 generated = model.generator(source_features, motion)

@@ -43,7 +43,8 @@ BISECTION_STEPS = 8
 EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
 
-MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most matched_magnitude shrinks or grows the network's motion
+MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most MotionMatch shrinks or grows the network's motion
+MOTION_MATCH_EVERY = 4  # frames: how often the animator measures the driving clip's own motion for MotionMatch
 
 
 class MotionRegion(NamedTuple):
@@ -155,21 +156,36 @@ def mean_displacement(deformation: torch.Tensor, inside: torch.Tensor) -> torch.
     return (length * weight).sum(dim=(1, 2)) / weight.sum().clamp(min=1.0)
 
 
-def matched_magnitude(deformation: torch.Tensor, inside: torch.Tensor, own_deformation: torch.Tensor,
-                      own_inside: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """The network's sampling grid (B, h, w, 2) for the source, its displacement scaled so that its mean
-    length over the source's sector ``inside`` is ``gain`` times that of ``own_deformation``, the same
-    network's motion of the driving clip's reference frame over that frame's sector ``own_inside``.
+class MotionMatch:
+    """Scales the network's motion of the source so that, summed over the frames observed so far, its
+    mean length over the source's sector ``inside`` (1, 1, h, w) is ``gain`` times that of the same
+    network's motion of the driving clip's own reference frame over that frame's sector ``own_inside``.
 
     Relative keypoint motion moves every source by the same keypoint displacement, but the dense
     motion network answers it more or less strongly depending on the source's anatomy: measured on
     transfer pairs of training clips, a source moved 0.14x to 4x as much as the driving clip moves
-    itself. The scale is bounded by ``MOTION_MATCH_LIMITS``."""
-    height, width = deformation.shape[1:3]
-    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
-    transfer = mean_displacement(deformation, inside)
-    own = mean_displacement(own_deformation, own_inside)
-    low, high = MOTION_MATCH_LIMITS
-    scale = torch.where(transfer > 1e-6, gain * own / transfer.clamp(min=1e-6), torch.ones_like(transfer)).clamp(low, high)
-    return identity + (deformation.float() - identity) * scale.view(-1, 1, 1, 1)
+    itself. The animator observes every ``MOTION_MATCH_EVERY``-th frame (the driving clip's own motion
+    costs a dense-motion pass); until something moved, the scale is 1. It is bounded by
+    ``MOTION_MATCH_LIMITS``."""
 
+    def __init__(self, inside: torch.Tensor, own_inside: torch.Tensor, gain: float = 1.0):
+        self.inside, self.own_inside, self.gain = inside, own_inside, gain
+        self.transfer_total, self.own_total = 0.0, 0.0
+
+    def observe(self, deformation: torch.Tensor, own_deformation: torch.Tensor) -> None:
+        """Add one frame: the source's sampling grid and the driving's own, each (1, h, w, 2)."""
+        self.transfer_total += float(mean_displacement(deformation, self.inside)[0])
+        self.own_total += float(mean_displacement(own_deformation, self.own_inside)[0])
+
+    @property
+    def scale(self) -> float:
+        if self.transfer_total <= 1e-6:
+            return 1.0
+        low, high = MOTION_MATCH_LIMITS
+        return float(np.clip(self.gain * self.own_total / self.transfer_total, low, high))
+
+    def apply(self, deformation: torch.Tensor) -> torch.Tensor:
+        """The sampling grid (B, h, w, 2) with its displacement times :attr:`scale`."""
+        height, width = deformation.shape[1:3]
+        identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
+        return identity + (deformation.float() - identity) * self.scale

@@ -166,8 +166,8 @@ class MotionControls(QGroupBox):
         self.tissue.setToolTip("The network's motion integrated as a velocity field, still at the fan's edge and smoothed\n"
                                "where it would crush or blow up tissue (usanimator animate --raw-motion turns it off)")
         self.match_motion = QCheckBox("Move as much as the driving clip")
-        self.match_motion.setToolTip("Each frame moves the source as much as the driving frame moves the driving clip's own\n"
-                                     "reference frame (times the gain); off: the network's strength for this source\n"
+        self.match_motion.setToolTip("The source moves as much as the driving clip moves its own reference frame\n"
+                                     "(times the gain); off: the network's strength for this source\n"
                                      "(usanimator animate --no-match-motion)")
         self.reference = QComboBox()
         for key, label in self.REFERENCES:
