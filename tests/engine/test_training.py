@@ -132,7 +132,7 @@ def test_animator_stops_within_one_frame_and_streams(tmp_path):
     best = list(animator.animate(frames[0], list(frames), MotionOptions(reference="best")))
     assert len(best) == 10
     # 'best' reuses the keypoints of its scan: the same frames as naming that index.
-    index, _ = animator.find_best_reference(frames[0], list(frames))
+    index, _, _ = animator.find_best_reference(frames[0], list(frames))
     named = list(animator.animate(frames[0], list(frames), MotionOptions(reference=index)))
     assert all(np.array_equal(a.output, b.output) for a, b in zip(best, named))
     with pytest.raises(UserInputError, match="beyond the end"):

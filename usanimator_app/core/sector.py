@@ -67,6 +67,15 @@ def _fan_of(region: np.ndarray) -> np.ndarray:
     return hull & ~(beyond_face if probe_at_top else beyond_face[::-1])
 
 
+def edge_ramp(mask: np.ndarray, width: float) -> np.ndarray:
+    """(H, W) float32 in [0, 1] for a (H, W) bool mask: 0 outside it and on its outermost pixels (the
+    frame's border counts as an edge), rising by a smoothstep over ``width`` pixels inwards."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    ramp = np.clip((distance - 1.0) / max(1.0, width), 0.0, 1.0)
+    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)
+
+
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     """A bool mask resized to (height, width) (area average, then >= 0.5)."""
     return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA) >= 0.5

@@ -251,14 +251,18 @@ class Animator:
         """(1, N, 2) normalised -> (N, 2) model pixels."""
         return normalized_to_pixels(points[0].float().cpu().numpy(), self.image_size).astype(np.float32)
 
-    def find_best_reference(self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray]) -> tuple[int, KeypointOutput]:
-        """The driving frame whose keypoint layout best matches the source's: (index, its keypoints)."""
+    def find_best_reference(
+        self, source_frame: np.ndarray, driving_frames: Iterable[np.ndarray]
+    ) -> tuple[int, KeypointOutput, np.ndarray]:
+        """The driving frame whose keypoint layout best matches the source's: (index, its keypoints,
+        the (S, S) frame itself), in one pass over the driving frames."""
         source_points = self.keypoints(source_frame).motion_points()[0].float().cpu().numpy()
-        driving_kps = [self.keypoints(f) for f in driving_frames]
+        frames = [np.asarray(f) for f in driving_frames]
+        driving_kps = [self.keypoints(f) for f in frames]
         if not driving_kps:
             raise UserInputError("the driving clip has no frames")
         index = best_aligned_index(source_points, [kp.motion_points()[0].float().cpu().numpy() for kp in driving_kps])
-        return index, driving_kps[index]
+        return index, driving_kps[index], frames[index]
 
     @torch.inference_mode()
     def animate(
@@ -389,8 +393,7 @@ class Animator:
         if not options.relative or options.reference == "first":
             return None
         if options.reference == "best":
-            index, keypoints = self.find_best_reference(source_frame, driving_frames)
-            return index, keypoints, next(f for i, f in enumerate(driving_frames) if i == index)
+            return self.find_best_reference(source_frame, driving_frames)
         try:
             index = int(options.reference)
         except (TypeError, ValueError):

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from usanimator_app.core.preprocess import FrameGeometry
 from usanimator_app.core.validation import DEFAULT_MAX_SIDE
-from usanimator_app.core.sector import sector_mask
+from usanimator_app.core.sector import edge_ramp, sector_mask
 from usanimator_app.nets.blocks import make_coordinate_grid, sample
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
@@ -122,13 +122,10 @@ def fill_ceiling(gray: np.ndarray) -> np.ndarray:
 
 def rim_weight(sector: np.ndarray) -> np.ndarray:
     """The weight of the animated frame (H, W) float32 in [0, 1] for a (H, W) bool sector: 0 outside it
-    and on its edge (the crop's border counts as an edge), rising by a smoothstep over ``RIM_WIDTH`` of
-    the shorter side inwards. The velocity fades to zero there too (engine.tissue_motion), so the fan's
-    rim is the source's own: neither the motion nor the generated fill moves or darkens its outline."""
-    padded = np.pad(sector.astype(np.uint8), 1)
-    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    ramp = np.clip((distance - 1.0) / max(1.0, RIM_WIDTH * min(sector.shape)), 0.0, 1.0)
-    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)
+    and on its edge, rising over ``RIM_WIDTH`` of the shorter side inwards (``core.sector.edge_ramp``).
+    The velocity fades to zero there too (engine.tissue_motion), so the fan's rim is the source's own:
+    neither the motion nor the generated fill moves or darkens its outline."""
+    return edge_ramp(sector, RIM_WIDTH * min(sector.shape))
 
 
 class NativeRenderer:

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usanimator_app.core.sector import resize_mask, sector_mask
+from usanimator_app.core.sector import edge_ramp, resize_mask, sector_mask
 from usanimator_app.nets.blocks import make_coordinate_grid
 
 SQUARINGS = 6
@@ -63,11 +62,8 @@ def motion_region(frame: np.ndarray, height: int, width: int, device: torch.devi
         inside = np.ones((height, width), bool)
         return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.ones(1, 1, height, width, device=device))
     inside = resize_mask(sector, height, width)
-    padded = np.pad(inside.astype(np.uint8), 1)  # the grid's border counts as an edge too
-    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    ramp = np.clip((distance - 1.0) / (EDGE_FADE * max(height, width)), 0.0, 1.0)  # 0 on the outermost pixels inside
-    fade = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep
-    return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.from_numpy(fade.astype(np.float32))[None, None].to(device))
+    fade = edge_ramp(inside, EDGE_FADE * max(height, width))  # 0 on the outermost pixels inside and the grid's border
+    return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.from_numpy(fade)[None, None].to(device))
 
 
 def gaussian_blur(field: torch.Tensor, sigma: float) -> torch.Tensor:
