@@ -97,3 +97,35 @@ def test_motion_match_moves_the_source_as_much_as_the_driving_moves_itself():
     barely = T.MotionMatch(inside, inside)
     barely.observe(_deformation(1e-3 * swirl), own)
     assert barely.scale == T.MOTION_MATCH_LIMITS[1]
+
+
+def test_landmark_lock_moves_the_source_landmark_exactly_to_its_target_without_folding():
+    still = make_coordinate_grid(SIZE, SIZE)[None].clone()  # a field that does not move
+    source = torch.tensor([[0.0, 0.1], [-0.3, -0.4]])  # (L, 2) normalised: a neck and a symphysis
+    target = torch.tensor([[0.05, 0.35], [-0.3, -0.4]])  # the neck descends by 0.25 (4 grid px), the symphysis stays
+    locked = T.lock_landmarks(still, source, target, _everywhere().inside)
+    sampled = torch.nn.functional.grid_sample(locked.permute(0, 3, 1, 2), target.view(1, 1, 2, 2), align_corners=True)[0, :, 0].T
+    assert torch.allclose(sampled, source, atol=1e-3)  # the output shows each source landmark at its target
+    det = jacobian_determinant(_model_px(locked), 2 * SIZE)
+    assert det.min() > T.LANDMARK_LOCK_AREA[0] and det.max() < T.LANDMARK_LOCK_AREA[1]
+    far = _model_px(locked)[0, -1]  # a corner far from both landmarks hardly moves
+    assert np.abs(far).max() < 0.05
+
+
+def test_landmark_lock_never_leaves_the_area_bound_for_a_target_too_far_to_reach():
+    still = make_coordinate_grid(SIZE, SIZE)[None].clone()
+    source, target = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 0.9]])  # 14 grid px: would crush tissue
+    locked = T.lock_landmarks(still, source, target, _everywhere().inside)
+    det = jacobian_determinant(_model_px(locked), 2 * SIZE)
+    assert det.min() >= T.LANDMARK_LOCK_AREA[0] - 1e-3 and det.max() <= T.LANDMARK_LOCK_AREA[1] + 1e-3
+    assert np.abs(_model_px(locked)).max() > 1.0  # scaled down, not dropped
+
+
+def test_landmark_spread_tells_a_sure_heatmap_from_a_guess():
+    grid = make_coordinate_grid(SIZE, SIZE)
+    sure = torch.exp(-(grid**2).sum(-1) / (2 * 0.05**2))
+    guess = torch.ones(SIZE, SIZE)
+    maps = torch.stack([sure / sure.sum(), guess / guess.sum()])[None]  # (1, 2, h, w)
+    spread = T.landmark_spread(maps)[0]
+    assert spread[0] < T.LANDMARK_CONFIDENT_SPREAD < spread[1]
+    assert abs(float(spread[0]) - 0.05 * 2**0.5) < 0.01  # a 2-D Gaussian: sigma * sqrt(2)

@@ -154,8 +154,11 @@ def test_tissue_motion_and_kept_fan_are_on_by_default_and_remembered(qtbot, sett
     qtbot.addWidget(motion)
     qtbot.addWidget(output)
     assert motion.options().tissue and motion.options().match_motion and output.options().keep_sector  # as the CLI's
+    assert motion.options().lock_landmarks and motion.lock_landmarks.isEnabled()
     motion.tissue.setChecked(False)
+    assert not motion.lock_landmarks.isEnabled()  # it corrects the tissue motion only
     motion.match_motion.setChecked(False)
+    motion.lock_landmarks.setChecked(False)
     output.keep_sector.setChecked(False)
     stored = Settings(settings_path)
     motion.save(stored)
@@ -166,6 +169,7 @@ def test_tissue_motion_and_kept_fan_are_on_by_default_and_remembered(qtbot, sett
     again_motion.load(Settings(settings_path))
     again_output.load(Settings(settings_path))
     assert not again_motion.options().tissue and not again_motion.options().match_motion and not again_output.options().keep_sector
+    assert not again_motion.options().lock_landmarks
     again_motion.mode.setCurrentIndex(again_motion.mode.findData(False))
     assert not again_motion.match_motion.isEnabled()  # it applies to relative motion only
     again_output.mode.setCurrentIndex(again_output.mode.findData("generated"))

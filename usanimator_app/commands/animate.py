@@ -49,6 +49,9 @@ def add_animation_arguments(parser: argparse.ArgumentParser, required: bool = Tr
     parser.add_argument("--no-match-motion", action="store_true",
                         help="relative motion: use the network's motion at the strength it comes out for this source (default: "
                         "the source moves as much as the driving clip moves its own reference frame)")
+    parser.add_argument("--no-lock-landmarks", action="store_true",
+                        help="do not carry the source's anatomical landmarks exactly where the keypoints move them (default: "
+                        "they are, where the detector is sure of them on the source and the driving clip)")
     parser.add_argument("--no-keep-sector", action="store_true",
                         help="let the motion and the fill reach outside the source's imaging sector (default: the sector "
                         "and everything outside it stay as in the source)")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     driving = DrivingFrames(driving_media, animator.image_size, args.max_frames)
     options = MotionOptions(
         relative=not args.absolute, adapt_scale=not args.no_adapt_scale, reference=_reference(args.reference), gain=args.gain,
-        tissue=not args.raw_motion, match_motion=not args.no_match_motion,
+        tissue=not args.raw_motion, match_motion=not args.no_match_motion, lock_landmarks=not args.no_lock_landmarks,
     )
     output = OutputOptions(mode=args.output_mode, size=args.output_size, max_side=args.max_side, keep_sector=not args.no_keep_sector)
     motion = MotionRecord(source.model_frame, animator.landmark_names) if args.motion_out else None

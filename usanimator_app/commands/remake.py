@@ -37,6 +37,7 @@ def animate_arguments(settings: dict, source: Path, driving: Path, model: Path) 
         arguments += ["--absolute"] * (not motion["relative"]) + ["--no-adapt-scale"] * (not motion["adapt_scale"])
         arguments += ["--raw-motion"] * (not motion.get("tissue", True)) + ["--no-keep-sector"] * (not output.get("keep_sector", True))
         arguments += ["--no-match-motion"] * (not motion.get("match_motion", False))  # settings written before it: off
+        arguments += ["--no-lock-landmarks"] * (not motion.get("lock_landmarks", False))  # likewise
         arguments += ["--no-caption"] * (not export["caption"])
         return arguments + (["--max-frames", str(settings["max_frames"])] if settings.get("max_frames") else [])
     except (KeyError, TypeError) as exc:

@@ -35,7 +35,8 @@ from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
-from usanimator_app.engine.tissue_motion import MOTION_MATCH_EVERY, MotionMatch, motion_region, tissue_deformation
+from usanimator_app.engine.tissue_motion import (LANDMARK_CONFIDENT_SPREAD, MOTION_MATCH_EVERY, MotionMatch, landmark_spread,
+                                                 lock_landmarks, motion_region, tissue_deformation)
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -46,7 +47,10 @@ class MotionOptions:
     ``tissue``: make the network's motion fold-free and area-bounded inside the source's imaging
     sector (``engine.tissue_motion``); off gives the network's raw deformation. ``match_motion``
     (relative motion only): the source moves as much as the driving clip moves its own reference
-    frame, times ``gain`` (``tissue_motion.MotionMatch``)."""
+    frame, times ``gain`` (``tissue_motion.MotionMatch``). ``lock_landmarks`` (with ``tissue``): where the
+    detector is sure of the anatomical landmarks on the source and on the driving clip's first or
+    reference frame, the motion carries each source landmark exactly where the keypoints move it
+    (``tissue_motion.lock_landmarks``): the bladder neck descends as the driving clip's does."""
 
     relative: bool = True
     adapt_scale: bool = True
@@ -54,6 +58,7 @@ class MotionOptions:
     gain: float = 1.0
     tissue: bool = True
     match_motion: bool = True
+    lock_landmarks: bool = True
 
 
 OUTPUT_MODES = ("default", "generated", "content")
@@ -292,6 +297,7 @@ class Animator:
         reference_frame = None if reference is None else reference[2]  # (S, S) uint8, for match_motion
         match_motion = options.relative and options.match_motion
         matcher = None  # tissue_motion.MotionMatch, made at the first frame
+        lock = None  # whether the landmarks are locked (options.lock_landmarks and a sure detector), decided at the first frame
         size = self.image_size
         model = self.model
         identity_grid = None
@@ -332,6 +338,12 @@ class Animator:
                     motion = motion._replace(deformation=matcher.apply(motion.deformation))
                 if options.tissue:
                     motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
+                    if lock is None:
+                        lock = options.lock_landmarks and self._landmarks_sure(source_kp, driving_kp if reference_kp is None else reference_kp)
+                    if lock:
+                        locked = lock_landmarks(motion.deformation, source_kp.landmarks[0].float(),
+                                                motion_kp.landmarks[0].float(), region.inside)
+                        motion = motion._replace(deformation=locked)
                 generated = model.generator(source_features, motion)
             if not bool(torch.isfinite(generated.prediction).all()):
                 raise UserInputError(
@@ -369,6 +381,13 @@ class Animator:
                 displacement=displacement.cpu().numpy(),
                 seconds=time.perf_counter() - started,
             )
+
+    @staticmethod
+    def _landmarks_sure(*keypoints: KeypointOutput) -> bool:
+        """Whether every landmark heatmap of these frames is at most ``LANDMARK_CONFIDENT_SPREAD`` wide
+        (False for a model without landmarks)."""
+        spreads = [landmark_spread(kp.landmark_heatmaps) for kp in keypoints]
+        return all(s.numel() > 0 and bool((s <= LANDMARK_CONFIDENT_SPREAD).all()) for s in spreads)
 
     def _points_from(self, points: Sequence[np.ndarray] | None, index: int, keypoints: KeypointOutput) -> KeypointOutput:
         """``keypoints`` of driving frame ``index`` with its keypoints and landmarks taken from

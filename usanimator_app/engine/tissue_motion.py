@@ -19,6 +19,11 @@ times. :func:`tissue_deformation` turns the network's grid into one that does ne
 3. If a few rounds of 2 do not reach the bound, v is scaled down by the largest factor in (0, 1]
    that does (bisection).
 
+Two adjustments around it, used by the animator: :class:`MotionMatch` scales the network's motion
+before step 0 so that the source moves as much as the driving clip moves itself, and
+:func:`lock_landmarks` corrects the result so that it carries the source's anatomical landmarks
+exactly where the keypoints move them, where the detector is sure of them (:func:`landmark_spread`).
+
 Jacobians here are those of the metric: central differences in the motion grid's own pixels.
 All tensors (B, h, w, 2) normalised [-1, 1] coordinates (align_corners=True), as the network's.
 """
@@ -110,10 +115,11 @@ def area_change(displacement: torch.Tensor) -> torch.Tensor:
     return (1 + d_dx[:, 0]) * (1 + d_dy[:, 1]) - d_dy[:, 0] * d_dx[:, 1]
 
 
-def _implausible(displacement: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """(B, 1, h, w) float: 1 where the area change is outside the bounds inside ``region``."""
+def _implausible(displacement: torch.Tensor, region: torch.Tensor,
+                 bounds: tuple[float, float] = (AREA_LOW, AREA_HIGH)) -> torch.Tensor:
+    """(B, 1, h, w) float: 1 where the area change is outside ``bounds`` inside ``region``."""
     det = area_change(displacement)[:, None]
-    return (((det < AREA_LOW) | (det > AREA_HIGH)) & region).to(displacement.dtype)
+    return (((det < bounds[0]) | (det > bounds[1])) & region).to(displacement.dtype)
 
 
 def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch.Tensor:
@@ -185,3 +191,65 @@ class MotionMatch:
         height, width = deformation.shape[1:3]
         identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
         return identity + (deformation.float() - identity) * self.scale
+
+
+LANDMARK_CONFIDENT_SPREAD = 0.12  # normalised units: a landmark heatmap at most this spread is trusted (training Gaussians: ~0.07)
+LANDMARK_LOCK_AREA = (0.3, 3.3)  # the lock's area bound: looser than the guard's, still inside the metric's 1/4 and 4
+LANDMARK_LOCK_SIGMA = (0.3, 0.08)  # of the motion grid's side: the correction's width along and across a landmark's motion
+
+
+def landmark_spread(heatmaps: torch.Tensor) -> torch.Tensor:
+    """Root mean squared distance of each landmark heatmap's mass from its centre, normalised units:
+    (B, L, h, w) probability maps -> (B, L). About 0.07 where the detector is sure (the phantom),
+    0.2-0.8 where it guesses (measured on the real pelvic stills and lung clips)."""
+    height, width = heatmaps.shape[2:]
+    grid = make_coordinate_grid(height, width, heatmaps.device, torch.float32)  # (h, w, 2)
+    maps = heatmaps.float()[..., None]  # (B, L, h, w, 1)
+    centre = (maps * grid).sum(dim=(2, 3), keepdim=True)
+    return (maps * (grid - centre) ** 2).sum(dim=(2, 3, 4)).sqrt()
+
+
+def lock_landmarks(deformation: torch.Tensor, source_points: torch.Tensor, target_points: torch.Tensor,
+                   inside: torch.Tensor) -> torch.Tensor:
+    """Correct a fold-free sampling grid (1, h, w, 2) so that the output shows each source landmark
+    (L, 2) exactly at its target (L, 2) (all normalised): the grid must sample ``source_points`` at
+    ``target_points``. The correction is a sum of Gaussian bumps centred on the targets, each
+    ``LANDMARK_LOCK_SIGMA`` wide along and across its landmark's motion (long along it: only the
+    derivative along the motion changes area, so the tissue slides rather than being crushed), whose
+    amplitudes solve the L x L system. If it would change area beyond ``LANDMARK_LOCK_AREA`` inside
+    ``inside`` (1, 1, h, w), it is scaled down by bisection."""
+    height, width = deformation.shape[1:3]
+    identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]  # (1, h, w, 2)
+    pixels = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=deformation.device)  # normalised -> grid px
+
+    along, across = (width_ * max(height, width) for width_ in LANDMARK_LOCK_SIGMA)
+
+    def sampled_at_targets(grid: torch.Tensor) -> torch.Tensor:  # (1, h, w, 2) -> (L, 2): where it samples at the targets
+        return F.grid_sample(grid.permute(0, 3, 1, 2), target_points.view(1, 1, -1, 2).float(),
+                             align_corners=True, padding_mode="border")[0, :, 0].T
+
+    residual = source_points - sampled_at_targets(deformation.float())  # (L, 2) what each target's sample must still move
+    direction = residual * pixels
+    direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # (L, 2) unit, grid px
+
+    def bumps(at: torch.Tensor) -> torch.Tensor:  # (..., 2) normalised -> (..., L): each target's bump, long along its motion
+        offset = (at[..., None, :] - target_points) * pixels  # (..., L, 2) grid px
+        a = (offset * direction).sum(dim=-1)
+        b = offset[..., 0] * direction[:, 1] - offset[..., 1] * direction[:, 0]
+        return torch.exp(-0.5 * ((a / along) ** 2 + (b / across) ** 2))
+
+    weights, at_targets = bumps(identity[0]), bumps(target_points)  # (h, w, L), (L, L)
+    correction = torch.zeros_like(identity)
+    for _ in range(2):  # the second pass removes what the grid's bilinear sampling of the first missed
+        correction = correction + (weights @ torch.linalg.solve(at_targets, residual))[None]  # (1, h, w, 2)
+        residual = source_points - sampled_at_targets(deformation.float() + correction)
+    displacement = (deformation.float() - identity).permute(0, 3, 1, 2)
+    change = correction.permute(0, 3, 1, 2)
+    scale = 1.0
+    if bool(_implausible(displacement + change, inside, LANDMARK_LOCK_AREA).any()):
+        low, high = 0.0, 1.0
+        for _ in range(BISECTION_STEPS):
+            middle = (low + high) / 2
+            low, high = (low, middle) if bool(_implausible(displacement + middle * change, inside, LANDMARK_LOCK_AREA).any()) else (middle, high)
+        scale = low
+    return deformation.float() + scale * correction

@@ -150,7 +150,7 @@ class ModelPanel(QGroupBox):
 
 
 class MotionControls(QGroupBox):
-    """MotionOptions (relative / absolute, adapt scale, reference, gain, tissue motion, matched strength) and the frame limit."""
+    """MotionOptions (relative / absolute, adapt scale, reference, gain, tissue motion, matched strength, landmark lock) and the frame limit."""
 
     REFERENCES = (("first", "First frame"), ("best", "Best aligned frame"), ("index", "Frame number"))
 
@@ -169,6 +169,10 @@ class MotionControls(QGroupBox):
         self.match_motion.setToolTip("The source moves as much as the driving clip moves its own reference frame\n"
                                      "(times the gain); off: the network's strength for this source\n"
                                      "(usanimator animate --no-match-motion)")
+        self.lock_landmarks = QCheckBox("Lock the anatomical landmarks")
+        self.lock_landmarks.setToolTip("Where the detector is sure of the landmarks on the source and the driving clip,\n"
+                                       "the motion carries them exactly where the keypoints move them: the bladder neck\n"
+                                       "descends as the driving clip's does (usanimator animate --no-lock-landmarks)")
         self.reference = QComboBox()
         for key, label in self.REFERENCES:
             self.reference.addItem(label, key)
@@ -189,11 +193,13 @@ class MotionControls(QGroupBox):
         form.addRow("", self.adapt_scale)
         form.addRow("", self.tissue)
         form.addRow("", self.match_motion)
+        form.addRow("", self.lock_landmarks)
         form.addRow("Reference", row(self.reference, self.reference_index))
         form.addRow("Motion gain", self.gain)
         form.addRow("Max frames", self.max_frames)
         self.mode.currentIndexChanged.connect(self._update_enabled)
         self.reference.currentIndexChanged.connect(self._update_enabled)
+        self.tissue.toggled.connect(self._update_enabled)
         self.set_options(MotionOptions(), None)
 
     def options(self) -> MotionOptions:
@@ -205,6 +211,7 @@ class MotionControls(QGroupBox):
             gain=self.gain.value(),
             tissue=self.tissue.isChecked(),
             match_motion=self.match_motion.isChecked(),
+            lock_landmarks=self.lock_landmarks.isChecked(),
         )
 
     def frame_limit(self) -> int | None:
@@ -220,6 +227,7 @@ class MotionControls(QGroupBox):
         self.gain.setValue(options.gain)
         self.tissue.setChecked(options.tissue)
         self.match_motion.setChecked(options.match_motion)
+        self.lock_landmarks.setChecked(options.lock_landmarks)
         self.max_frames.setValue(frame_limit or 0)
         self._update_enabled()
 
@@ -238,6 +246,7 @@ class MotionControls(QGroupBox):
                 gain=settings.number("motion/gain", 1.0),
                 tissue=settings.flag("motion/tissue", True),
                 match_motion=settings.flag("motion/match_motion", True),
+                lock_landmarks=settings.flag("motion/lock_landmarks", True),
             ),
             settings.integer("motion/max_frames", 0),
         )
@@ -250,6 +259,7 @@ class MotionControls(QGroupBox):
         settings.set("motion/gain", options.gain)
         settings.set("motion/tissue", options.tissue)
         settings.set("motion/match_motion", options.match_motion)
+        settings.set("motion/lock_landmarks", options.lock_landmarks)
         settings.set("motion/max_frames", self.max_frames.value())
 
     def _update_enabled(self) -> None:
@@ -257,6 +267,7 @@ class MotionControls(QGroupBox):
         for widget in (self.adapt_scale, self.match_motion, self.reference, self.gain):
             widget.setEnabled(relative)
         self.reference_index.setEnabled(relative and self.reference.currentData() == "index")
+        self.lock_landmarks.setEnabled(self.tissue.isChecked())  # the lock corrects the tissue motion
 
 
 class RunBox(QGroupBox):
