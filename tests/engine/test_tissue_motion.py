@@ -129,3 +129,10 @@ def test_landmark_spread_tells_a_sure_heatmap_from_a_guess():
     spread = T.landmark_spread(maps)[0]
     assert spread[0] < T.LANDMARK_CONFIDENT_SPREAD < spread[1]
     assert abs(float(spread[0]) - 0.05 * 2**0.5) < 0.01  # a 2-D Gaussian: sigma * sqrt(2)
+
+
+def test_landmark_lock_takes_two_landmarks_on_one_spot():
+    still = make_coordinate_grid(SIZE, SIZE)[None].clone()
+    source, target = torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.1], [0.0, 0.1]])
+    locked = T.lock_landmarks(still, source, target, _everywhere().inside)
+    assert torch.isfinite(locked).all()

@@ -200,8 +200,8 @@ LANDMARK_LOCK_SIGMA = (0.3, 0.08)  # of the motion grid's side: the correction's
 
 def landmark_spread(heatmaps: torch.Tensor) -> torch.Tensor:
     """Root mean squared distance of each landmark heatmap's mass from its centre, normalised units:
-    (B, L, h, w) probability maps -> (B, L). About 0.07 where the detector is sure (the phantom),
-    0.2-0.8 where it guesses (measured on the real pelvic stills and lung clips)."""
+    (B, L, h, w) probability maps -> (B, L). About 0.07 where the detector is sure (the phantom);
+    on the real pelvic stills and lung clips the wider of a frame's two landmarks is 0.19-0.99."""
     height, width = heatmaps.shape[2:]
     grid = make_coordinate_grid(height, width, heatmaps.device, torch.float32)  # (h, w, 2)
     maps = heatmaps.float()[..., None]  # (B, L, h, w, 1)
@@ -221,8 +221,7 @@ def lock_landmarks(deformation: torch.Tensor, source_points: torch.Tensor, targe
     height, width = deformation.shape[1:3]
     identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]  # (1, h, w, 2)
     pixels = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=deformation.device)  # normalised -> grid px
-
-    along, across = (width_ * max(height, width) for width_ in LANDMARK_LOCK_SIGMA)
+    along, across = (share * max(height, width) for share in LANDMARK_LOCK_SIGMA)
 
     def sampled_at_targets(grid: torch.Tensor) -> torch.Tensor:  # (1, h, w, 2) -> (L, 2): where it samples at the targets
         return F.grid_sample(grid.permute(0, 3, 1, 2), target_points.view(1, 1, -1, 2).float(),
@@ -238,7 +237,8 @@ def lock_landmarks(deformation: torch.Tensor, source_points: torch.Tensor, targe
         b = offset[..., 0] * direction[:, 1] - offset[..., 1] * direction[:, 0]
         return torch.exp(-0.5 * ((a / along) ** 2 + (b / across) ** 2))
 
-    weights, at_targets = bumps(identity[0]), bumps(target_points)  # (h, w, L), (L, L)
+    weights = bumps(identity[0])  # (h, w, L)
+    at_targets = bumps(target_points) + 1e-4 * torch.eye(len(target_points), device=deformation.device)  # (L, L), solvable when targets coincide
     correction = torch.zeros_like(identity)
     for _ in range(2):  # the second pass removes what the grid's bilinear sampling of the first missed
         correction = correction + (weights @ torch.linalg.solve(at_targets, residual))[None]  # (1, h, w, 2)
