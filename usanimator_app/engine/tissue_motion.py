@@ -30,7 +30,7 @@ All tensors (B, h, w, 2) normalised [-1, 1] coordinates (align_corners=True), as
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -136,17 +136,21 @@ def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch
             return identity + displacement.permute(0, 2, 3, 1)
         weight = gaussian_blur(bad, SMOOTHING_SIGMA).mul_(4.0).clamp_(0.0, 1.0)  # reaches beyond the bad pixels
         velocity = velocity + weight * (gaussian_blur(velocity, SMOOTHING_SIGMA) - velocity)
-    low, high = 0.0, 1.0  # bisection on a global scale of what remains
     displacement = integrate_velocity(velocity)
-    if bool(_implausible(displacement, region).any()):
-        for _ in range(BISECTION_STEPS):
-            middle = (low + high) / 2
-            if bool(_implausible(integrate_velocity(middle * velocity), region).any()):
-                high = middle
-            else:
-                low = middle
-        displacement = integrate_velocity(low * velocity)
+    if bool(_implausible(displacement, region).any()):  # a global scale of what remains
+        scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), region).any()))
+        displacement = integrate_velocity(scale * velocity)
     return identity + displacement.permute(0, 2, 3, 1)
+
+
+def _largest_plausible_scale(plausible: Callable[[float], bool]) -> float:
+    """The largest scale in [0, 1) at which ``plausible(scale)`` holds, to 2^-BISECTION_STEPS, by
+    bisection; scale 0 (no motion) counts as plausible, scale 1 is known not to be."""
+    low, high = 0.0, 1.0
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if plausible(middle) else (low, middle)
+    return low
 
 
 def mean_displacement(deformation: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
@@ -247,9 +251,5 @@ def lock_landmarks(deformation: torch.Tensor, source_points: torch.Tensor, targe
     change = correction.permute(0, 3, 1, 2)
     scale = 1.0
     if bool(_implausible(displacement + change, inside, LANDMARK_LOCK_AREA).any()):
-        low, high = 0.0, 1.0
-        for _ in range(BISECTION_STEPS):
-            middle = (low + high) / 2
-            low, high = (low, middle) if bool(_implausible(displacement + middle * change, inside, LANDMARK_LOCK_AREA).any()) else (middle, high)
-        scale = low
+        scale = _largest_plausible_scale(lambda s: not bool(_implausible(displacement + s * change, inside, LANDMARK_LOCK_AREA).any()))
     return deformation.float() + scale * correction
