@@ -77,3 +77,20 @@ def test_image_figures_of_the_source_itself_and_of_a_white_flood():
     white = np.full_like(fan, 230)
     flooded = P.image_plausibility(white, fan, sector)
     assert flooded["lit_outside"] > 0.99 and flooded["bright_fill"] == 1.0 and flooded["sector_iou"] < 0.9
+
+
+def test_sector_keeps_a_corner_that_dark_anatomy_cuts_off_but_not_text_beside_the_fan():
+    fan = _fan()
+    truth = fan > 0
+    yy, xx = np.mgrid[0:128, 0:128]
+    corner = truth & (yy > 85) & (xx < 40)  # the fan's lower-left corner
+    cut = truth & ~corner & (yy > 78) & (xx < 48)  # dark anatomy from the fan's side to its far edge
+    split = fan.copy()
+    split[cut] = 0
+    split[corner] = np.clip(split[corner], 20, 30)
+    assert sector_outline(split)[corner].mean() > 0.95
+    fan_only = sector_outline(split)
+    labelled = split.copy()
+    labelled[2:8, 2:12] = 220  # scanner text in the frame's corner, clear of the fan
+    labelled[40:44, 20:24] = 220  # a small marker beside the fan's side
+    assert (sector_outline(labelled) == fan_only).all()

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 
 SECTOR_THRESHOLD = 8  # grey level above which a (lightly blurred) pixel counts as imaged
+SPLIT_PART_SHARE = 0.02  # a region at least this share of the largest's area ...
+SPLIT_PART_GAP = 0.08  # ... within this share of the frame's shorter side of it is a part of the fan that dark anatomy cut off
 FLIPPED_FAN_RATIO = 0.8  # a fan whose hull's bottom half has less than this share of its top half's area has its probe at the bottom
 
 
@@ -20,7 +22,8 @@ def sector_mask(image: np.ndarray) -> np.ndarray:
     Pixels of the lightly blurred frame above ``SECTOR_THRESHOLD``, opened with a disc of 1.5 % of
     the frame's side (thin lines such as a crop's bright border go; the corners it rounds are
     restored), closed with a disc of 3 % (speckle and dark tissue stripes form one region), the
-    largest region kept; then :func:`_fan_of` fills what dark anatomy cuts out of it: holes inside
+    largest region kept with the sizeable regions close to it (:func:`_fan_parts`: dark anatomy
+    at the fan's side can cut off a dim corner, and a grey level less would drop it); then :func:`_fan_of` fills what dark anatomy cuts out of it: holes inside
     the fan and bays that reach its edge (an anechoic bladder or a rib shadow touching the fan's far
     edge). A frame without any imaged pixel gives an empty mask.
     """
@@ -35,10 +38,20 @@ def sector_mask(image: np.ndarray) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return np.zeros_like(gray, bool)
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    region = (labels == largest).astype(np.uint8)
+    region = _fan_parts(labels, stats[:, cv2.CC_STAT_AREA], round(min(height, width) * SPLIT_PART_GAP))
     region |= imaged & cv2.dilate(region, thin)  # the corners that the opening rounded off
     return _fan_of(region.astype(bool))
+
+
+def _fan_parts(labels: np.ndarray, areas: np.ndarray, gap: int) -> np.ndarray:
+    """(H, W) uint8: the largest labelled region (labels 1.., ``areas`` per label, 0 the background)
+    and every region of at least ``SPLIT_PART_SHARE`` of its area within ``gap`` pixels of it.
+    Scanner text and markers outside the fan are small or far, so they stay out."""
+    largest = 1 + int(np.argmax(areas[1:]))
+    region = (labels == largest).astype(np.uint8)
+    near = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)).astype(bool)
+    parts = [label for label in np.unique(labels[near]) if label > 0 and areas[label] >= SPLIT_PART_SHARE * areas[largest]]
+    return np.isin(labels, parts).astype(np.uint8)
 
 
 def _convex_hull(mask: np.ndarray) -> np.ndarray:
