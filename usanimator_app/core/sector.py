@@ -23,9 +23,10 @@ def sector_mask(image: np.ndarray) -> np.ndarray:
     the frame's side (thin lines such as a crop's bright border go; the corners it rounds are
     restored), closed with a disc of 3 % (speckle and dark tissue stripes form one region), the
     largest region kept with the sizeable regions close to it (:func:`_fan_parts`: dark anatomy
-    at the fan's side can cut off a dim corner, and a grey level less would drop it); then :func:`_fan_of` fills what dark anatomy cuts out of it: holes inside
-    the fan and bays that reach its edge (an anechoic bladder or a rib shadow touching the fan's far
-    edge). A frame without any imaged pixel gives an empty mask.
+    at the fan's side can cut off a dim corner, and a grey level less would drop it); then
+    :func:`_fan_of` fills what dark anatomy cuts out of it: holes inside the fan and bays that
+    reach its edge (an anechoic bladder or a rib shadow touching the fan's far edge). A frame
+    without any imaged pixel gives an empty mask.
     """
     gray = np.asarray(image, np.uint8)
     height, width = gray.shape
