@@ -81,7 +81,7 @@ def _fan(size: int = 120) -> np.ndarray:
     return np.where(inside, texture, 0).astype(np.uint8)
 
 
-def test_keep_sector_leaves_the_outside_as_the_source_and_never_fills_brighter_than_the_source():
+def test_keep_sector_leaves_the_outside_as_the_source_and_fills_no_brighter_than_the_tissue_around():
     source = _fan()
     geometry = fit_geometry(source, size=MODEL_SIZE, crop_borders=False)
     renderer = NativeRenderer(source, geometry, output_geometry(geometry, "native"), torch.device("cpu"))
@@ -95,8 +95,9 @@ def test_keep_sector_leaves_the_outside_as_the_source_and_never_fills_brighter_t
     assert np.abs(frame[outside] - still[outside]).max() < 1e-5
     filled = (visible < 0.01) & (sector > 0.99)  # samples from outside the fan are not shown as tissue
     assert filled.mean() > 0.1
-    ceiling = renderer.ceiling_out[0, 0].numpy()
-    assert np.all(frame[filled] <= ceiling[filled] + 1e-6) and frame[filled].max() < 0.7
+    tissue = still[sector > 0.99]
+    assert frame[filled].max() <= tissue.mean() + 0.05  # the white fill is capped at the tissue's mean, not its peaks
+    assert frame[filled].mean() >= 0.5 * tissue.mean()  # and not shown black either
 
 
 def test_keep_sector_keeps_the_fans_outline_under_a_dark_fill():

@@ -68,6 +68,23 @@ def test_the_motion_fades_to_nothing_at_the_sector_edge_and_keeps_the_sector():
     assert centre.any() and np.abs(moved[centre][:, 1]).min() > 1.0
 
 
+def test_bright_tissue_is_not_magnified_beyond_the_bound_and_still_moves():
+    frame = np.full((2 * SIZE, 2 * SIZE), 40, np.uint8)
+    frame[26:38, 26:38] = 200  # a bright patch: 3.5 % of the frame, above its 95th percentile
+    region = T.motion_region(frame, SIZE, SIZE, torch.device("cpu"))
+    assert 0.03 < float(region.bright.mean()) < 0.04
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    centre = (SIZE - 1) / 2.0
+    bump = np.exp(-((yy - centre) ** 2 + (xx - centre) ** 2) / (2 * 6.0**2))[..., None]
+    zoom = -0.35 * np.stack([xx - centre, yy - centre], axis=-1) * bump  # samples nearer the centre: the patch grows
+    velocity = lambda deformation: (deformation - make_coordinate_grid(SIZE, SIZE)[None]).permute(0, 3, 1, 2)
+    unbounded = T.tissue_deformation(_deformation(zoom), region._replace(bright=None))
+    assert float(T.bright_growth(velocity(unbounded), region.bright)) > 1.3  # the area bound alone lets it grow
+    bounded = T.tissue_deformation(_deformation(zoom), region)
+    assert float(T.bright_growth(velocity(bounded), region.bright)) <= 1 + T.BRIGHT_GROWTH + 1e-3
+    assert np.abs(_model_px(bounded)).max() > 0.15 * np.abs(_model_px(unbounded)).max()  # scaled down to the bound, not stopped
+
+
 def test_a_frame_without_a_sector_bounds_everywhere():
     region = T.motion_region(np.zeros((2 * SIZE, 2 * SIZE), np.uint8), SIZE, SIZE, torch.device("cpu"))
     assert bool(region.inside.all()) and float(region.fade.min()) == 1.0

@@ -14,13 +14,13 @@ them.
 With ``keep_sector`` (the default) the source's imaging sector (``core.sector``) stays fixed:
 
     visible = occlusion * warp(sector, deformation)      # a sample from outside the fan shows no tissue
-    fill    = min(fill, ceiling)                         # ceiling: the local maximum of the blurred source
+    fill    = min(fill, warp(ceiling, deformation))      # ceiling: the local mean of the source's tissue
     frame   = rim * (visible * warp(source) + (1 - visible) * fill) + (1 - rim) * source
 
 where ``rim`` (:func:`rim_weight`) is 0 outside the sector and rises to 1 over a thin band inside its
 edge, the band over which the motion fades to zero (engine.tissue_motion). So the fan's outline, the
 black and the scanner's text outside it are the source's, and what the generator fills in is never
-brighter than the anatomy the source shows around it. :func:`composite_at_model_size` is the same formula at model size; training can add an L1
+brighter than the mean of the anatomy that the motion brings to that pixel (:func:`fill_ceiling`). :func:`composite_at_model_size` is the same formula at model size; training can add an L1
 loss on it (``LossWeights.warped_source_l1``), which teaches the occlusion map to be that selector.
 
 Coordinates: the engine's normalised model coordinates have -1 / 1 at the centres of the border
@@ -45,7 +45,6 @@ from usanimator_app.nets.blocks import make_coordinate_grid, sample
 from usanimator_app.nets.dense_motion import DenseMotionOutput
 
 CEILING_BLUR = 0.015  # of the crop's shorter side: the Gaussian blur of the source for the fill ceiling
-CEILING_REACH = 0.04  # of the crop's shorter side: the neighbourhood over which the ceiling takes the maximum
 RIM_WIDTH = 0.04  # of the crop's shorter side: the band inside the sector's edge over which the output fades to the source
 
 
@@ -111,13 +110,19 @@ def _model_to_crop_normalised(size: int, pad: int, scale: float, extent: int) ->
     return (high - low) / 2.0, (high + low) / 2.0
 
 
-def fill_ceiling(gray: np.ndarray) -> np.ndarray:
-    """The brightest a fill may be at each pixel of a (H, W) uint8 source: the maximum of the
-    lightly blurred source over a disc of ``CEILING_REACH`` of the shorter side, (H, W) uint8."""
-    side = min(gray.shape)
-    blurred = cv2.GaussianBlur(gray, (0, 0), max(1.0, CEILING_BLUR * side))
-    reach = max(3, round(CEILING_REACH * side)) | 1
-    return cv2.dilate(blurred, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+def fill_ceiling(gray: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    """The brightest a fill may be, before the motion moves it, (H, W) float32 in [0, 1]: the local
+    mean of a (H, W) uint8 source's tissue, a Gaussian of ``CEILING_BLUR`` of its shorter side over
+    the pixels of its (H, W) bool ``sector`` only (the black beyond the fan neither darkens its edge
+    nor counts as tissue; farther beyond the fan, the mean of all its tissue).
+    Warped with the source, it caps the fill at the mean brightness of the tissue that lands on each
+    output pixel, not at its speckle peaks."""
+    sigma = max(1.0, CEILING_BLUR * min(gray.shape))
+    inside = sector.astype(np.float32)
+    image = gray.astype(np.float32) / 255.0 * inside
+    weight = cv2.GaussianBlur(inside, (0, 0), sigma)
+    local_mean = cv2.GaussianBlur(image, (0, 0), sigma) / np.maximum(weight, 1e-6)
+    return np.where(weight > 0.05, local_mean, image[sector].mean()).astype(np.float32)
 
 
 def rim_weight(sector: np.ndarray) -> np.ndarray:
@@ -164,14 +169,16 @@ class NativeRenderer:
         self._scale = torch.tensor([scale_x, scale_y], device=device)  # (2,)
         self.crop_grid = self.model_grid * self._scale + torch.tensor([offset_x, offset_y], device=device)  # (1, H, W, 2)
         if self.keep_sector:
-            ceiling = fill_ceiling(crop)
+            ceiling = fill_ceiling(crop, sector)
             sector_crop = torch.from_numpy(sector.astype(np.float32)).to(device)[None, None]
             rim_crop = torch.from_numpy(rim_weight(sector)).to(device)[None, None]
-            ceiling_crop = torch.from_numpy(ceiling).to(device).float().div_(255.0)[None, None]
-            # source + sector, warped together per frame; source, rim weight and ceiling on the output grid, once.
+            ceiling_crop = torch.from_numpy(ceiling).to(device)[None, None]
+            # source and sector warped together per frame, the ceiling beside them (beyond the crop: its border's);
+            # source and rim weight on the output grid, once.
             self.source_and_sector = torch.cat([self.source, sector_crop], dim=1)  # (1, 2, h0, w0)
-            fixed = sample(torch.cat([self.source, rim_crop, ceiling_crop], dim=1), self.crop_grid, padding_mode="border")
-            self.source_out, self.rim_out, self.ceiling_out = fixed[:, :1], fixed[:, 1:2], fixed[:, 2:3]
+            self.ceiling = ceiling_crop  # (1, 1, h0, w0)
+            fixed = sample(torch.cat([self.source, rim_crop], dim=1), self.crop_grid, padding_mode="border")
+            self.source_out, self.rim_out = fixed[:, :1], fixed[:, 1:2]
 
     def still(self) -> torch.Tensor:
         """The source itself on the output grid, (1, 1, H, W) in [0, 1] (what zero motion renders)."""
@@ -202,7 +209,7 @@ class NativeRenderer:
         warped_both = sample(self.source_and_sector, source_grid, padding_mode="zeros")
         warped, landed = warped_both[:, :1], warped_both[:, 1:2]
         occlusion = occlusion * landed  # visible: taken from the source and from inside its sector
-        fill_native = torch.minimum(fill_native, self.ceiling_out)
+        fill_native = torch.minimum(fill_native, sample(self.ceiling, source_grid, padding_mode="border"))
         frame = warped.sub_(fill_native).mul_(occlusion).add_(fill_native)
         # rim * frame + (1 - rim) * source, in place.
         frame = frame.sub_(self.source_out).mul_(self.rim_out).add_(self.source_out)

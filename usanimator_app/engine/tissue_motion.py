@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,8 @@ AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1
 SMOOTHING_SIGMA = 2.0  # motion-grid pixels of the local blur of step 2
 SMOOTHING_ROUNDS = 8
 BISECTION_STEPS = 8
+BRIGHT_PERCENTILE = 95.0  # the source's brightest tissue: above this percentile of its sector (as the bright-fill figure)
+BRIGHT_GROWTH = 0.15  # the most the area of that tissue may grow in the output
 EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
 
@@ -53,10 +56,13 @@ MOTION_MATCH_EVERY = 4  # frames: how often the animator measures the driving cl
 
 class MotionRegion(NamedTuple):
     """The source's imaging sector on the motion grid: ``inside`` (1, 1, h, w) bool, where the area
-    bound holds, and ``fade`` (1, 1, h, w) float in [0, 1], the velocity's weight (0 on the edge)."""
+    bound holds, ``fade`` (1, 1, h, w) float in [0, 1], the velocity's weight (0 on the edge), and
+    ``bright`` (1, 1, h, w) float in [0, 1] or None: the share of each cell's source pixels brighter than
+    the sector's ``BRIGHT_PERCENTILE``-th percentile, whose area may grow by at most ``BRIGHT_GROWTH``."""
 
     inside: torch.Tensor
     fade: torch.Tensor
+    bright: torch.Tensor | None = None
 
 
 def motion_region(frame: np.ndarray, height: int, width: int, device: torch.device) -> MotionRegion:
@@ -68,7 +74,9 @@ def motion_region(frame: np.ndarray, height: int, width: int, device: torch.devi
         return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.ones(1, 1, height, width, device=device))
     inside = resize_mask(sector, height, width)
     fade = edge_ramp(inside, EDGE_FADE * max(height, width))  # 0 on the outermost pixels inside and the grid's border
-    return MotionRegion(torch.from_numpy(inside)[None, None].to(device), torch.from_numpy(fade)[None, None].to(device))
+    bright = (frame > np.percentile(frame[sector], BRIGHT_PERCENTILE)) & sector
+    bright_share = cv2.resize(bright.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    return MotionRegion(*(torch.from_numpy(a)[None, None].to(device) for a in (inside, fade, bright_share)))
 
 
 def gaussian_blur(field: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -128,19 +136,40 @@ def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch
     height, width = deformation.shape[1:3]
     identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
     velocity = (deformation.float() - identity).permute(0, 3, 1, 2) * region.fade  # (B, 2, h, w)
-    region = region.inside
+    region, bright = region.inside, region.bright
     for _ in range(SMOOTHING_ROUNDS):
         displacement = integrate_velocity(velocity)
         bad = _implausible(displacement, region)
         if not bool(bad.any()):
-            return identity + displacement.permute(0, 2, 3, 1)
+            return identity + _bright_kept(velocity, displacement, bright).permute(0, 2, 3, 1)
         weight = gaussian_blur(bad, SMOOTHING_SIGMA).mul_(4.0).clamp_(0.0, 1.0)  # reaches beyond the bad pixels
         velocity = velocity + weight * (gaussian_blur(velocity, SMOOTHING_SIGMA) - velocity)
     displacement = integrate_velocity(velocity)
     if bool(_implausible(displacement, region).any()):  # a global scale of what remains
         scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), region).any()))
-        displacement = integrate_velocity(scale * velocity)
-    return identity + displacement.permute(0, 2, 3, 1)
+        velocity = scale * velocity
+        displacement = integrate_velocity(velocity)
+    return identity + _bright_kept(velocity, displacement, bright).permute(0, 2, 3, 1)
+
+
+def bright_growth(displacement: torch.Tensor, bright: torch.Tensor) -> torch.Tensor:
+    """How many times its area the bright tissue ``bright`` (1, 1, h, w) covers after a displacement
+    (B, 2, h, w) moves it: (B,). 1 for any motion that maps the bright cells onto as many cells."""
+    height, width = displacement.shape[2:]
+    identity = make_coordinate_grid(height, width, displacement.device, displacement.dtype)[None]
+    moved = F.grid_sample(bright.expand(len(displacement), -1, -1, -1), identity + displacement.permute(0, 2, 3, 1),
+                          align_corners=True, padding_mode="zeros")
+    return moved.sum(dim=(1, 2, 3)) / bright.sum().clamp(min=1e-6)
+
+
+def _bright_kept(velocity: torch.Tensor, displacement: torch.Tensor, bright: torch.Tensor | None) -> torch.Tensor:
+    """Step 4: the plausible displacement (B, 2, h, w) of ``velocity``, scaled down (bisection) where it
+    magnifies the source's brightest tissue beyond ``BRIGHT_GROWTH``: a bright streak stretched over the
+    fan is what a teacher sees as fill. Scaling down keeps the area bound of steps 2-3."""
+    if bright is None or float(bright_growth(displacement, bright).max()) <= 1 + BRIGHT_GROWTH:
+        return displacement
+    scale = _largest_plausible_scale(lambda s: float(bright_growth(integrate_velocity(s * velocity), bright).max()) <= 1 + BRIGHT_GROWTH)
+    return integrate_velocity(scale * velocity)
 
 
 def _largest_plausible_scale(plausible: Callable[[float], bool]) -> float:
