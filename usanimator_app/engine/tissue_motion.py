@@ -18,6 +18,10 @@ times. :func:`tissue_deformation` turns the network's grid into one that does ne
    sliding) has small gradients and stays.
 3. If a few rounds of 2 do not reach the bound, v is scaled down by the largest factor in (0, 1]
    that does (bisection).
+4. If exp(v) magnifies the source's brightest tissue (above the 95th percentile of its sector,
+   ``MotionRegion.bright``) so that it covers more than 1 + ``BRIGHT_GROWTH`` times its area, v is
+   scaled down likewise until it does not (:func:`bright_growth`): amplified across subjects, a
+   motion can stretch a bright pleural line or muscle over the fan, which reads as a white fill.
 
 Two adjustments around it, used by the animator: :class:`MotionMatch` scales the network's motion
 before step 0 so that the source moves as much as the driving clip moves itself, and
