@@ -140,20 +140,20 @@ def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch
     height, width = deformation.shape[1:3]
     identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
     velocity = (deformation.float() - identity).permute(0, 3, 1, 2) * region.fade  # (B, 2, h, w)
-    region, bright = region.inside, region.bright
+    inside, bright = region.inside, region.bright
     for _ in range(SMOOTHING_ROUNDS):
         displacement = integrate_velocity(velocity)
-        bad = _implausible(displacement, region)
+        bad = _implausible(displacement, inside)
         if not bool(bad.any()):
-            return identity + _bright_kept(velocity, displacement, bright).permute(0, 2, 3, 1)
+            return identity + _bright_kept(velocity, displacement, inside, bright).permute(0, 2, 3, 1)
         weight = gaussian_blur(bad, SMOOTHING_SIGMA).mul_(4.0).clamp_(0.0, 1.0)  # reaches beyond the bad pixels
         velocity = velocity + weight * (gaussian_blur(velocity, SMOOTHING_SIGMA) - velocity)
     displacement = integrate_velocity(velocity)
-    if bool(_implausible(displacement, region).any()):  # a global scale of what remains
-        scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), region).any()))
+    if bool(_implausible(displacement, inside).any()):  # a global scale of what remains
+        scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), inside).any()))
         velocity = scale * velocity
         displacement = integrate_velocity(velocity)
-    return identity + _bright_kept(velocity, displacement, bright).permute(0, 2, 3, 1)
+    return identity + _bright_kept(velocity, displacement, inside, bright).permute(0, 2, 3, 1)
 
 
 def bright_growth(displacement: torch.Tensor, bright: torch.Tensor) -> torch.Tensor:
@@ -166,14 +166,19 @@ def bright_growth(displacement: torch.Tensor, bright: torch.Tensor) -> torch.Ten
     return moved.sum(dim=(1, 2, 3)) / bright.sum().clamp(min=1e-6)
 
 
-def _bright_kept(velocity: torch.Tensor, displacement: torch.Tensor, bright: torch.Tensor | None) -> torch.Tensor:
-    """Step 4: the plausible displacement (B, 2, h, w) of ``velocity``, scaled down (bisection) where it
-    magnifies the source's brightest tissue beyond ``BRIGHT_GROWTH``: a bright streak stretched over the
-    fan is what a teacher sees as fill. Scaling down keeps the area bound of steps 2-3."""
+def _bright_kept(velocity: torch.Tensor, displacement: torch.Tensor, inside: torch.Tensor, bright: torch.Tensor | None) -> torch.Tensor:
+    """Step 4: ``displacement`` = exp(``velocity``) (B, 2, h, w), area-bounded inside ``inside``; if it
+    makes the source's brightest tissue cover more than 1 + ``BRIGHT_GROWTH`` times its area (a bright
+    streak stretched over the fan reads as a white fill), exp(s v) for the largest s (bisection) that
+    neither does so nor breaks the area bound."""
     if bright is None or float(bright_growth(displacement, bright).max()) <= 1 + BRIGHT_GROWTH:
         return displacement
-    scale = _largest_plausible_scale(lambda s: float(bright_growth(integrate_velocity(s * velocity), bright).max()) <= 1 + BRIGHT_GROWTH)
-    return integrate_velocity(scale * velocity)
+
+    def acceptable(scale: float) -> bool:
+        scaled = integrate_velocity(scale * velocity)
+        return float(bright_growth(scaled, bright).max()) <= 1 + BRIGHT_GROWTH and not bool(_implausible(scaled, inside).any())
+
+    return integrate_velocity(_largest_plausible_scale(acceptable) * velocity)
 
 
 def _largest_plausible_scale(plausible: Callable[[float], bool]) -> float:
