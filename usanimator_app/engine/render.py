@@ -169,14 +169,12 @@ class NativeRenderer:
         self._scale = torch.tensor([scale_x, scale_y], device=device)  # (2,)
         self.crop_grid = self.model_grid * self._scale + torch.tensor([offset_x, offset_y], device=device)  # (1, H, W, 2)
         if self.keep_sector:
-            ceiling = fill_ceiling(crop, sector)
             sector_crop = torch.from_numpy(sector.astype(np.float32)).to(device)[None, None]
             rim_crop = torch.from_numpy(rim_weight(sector)).to(device)[None, None]
-            ceiling_crop = torch.from_numpy(ceiling).to(device)[None, None]
             # source and sector warped together per frame, the ceiling beside them (beyond the crop: its border's);
             # source and rim weight on the output grid, once.
             self.source_and_sector = torch.cat([self.source, sector_crop], dim=1)  # (1, 2, h0, w0)
-            self.ceiling = ceiling_crop  # (1, 1, h0, w0)
+            self.ceiling = torch.from_numpy(fill_ceiling(crop, sector)).to(device)[None, None]  # (1, 1, h0, w0)
             fixed = sample(torch.cat([self.source, rim_crop], dim=1), self.crop_grid, padding_mode="border")
             self.source_out, self.rim_out = fixed[:, :1], fixed[:, 1:2]
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from usanimator_app.core.sector import edge_ramp, resize_mask, sector_mask
+from usanimator_app.evaluation.plausibility import BRIGHT_PERCENTILE  # the brightest tissue, as the bright-fill figure counts it
 from usanimator_app.nets.blocks import make_coordinate_grid
 
 SQUARINGS = 6
@@ -49,7 +50,6 @@ AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1
 SMOOTHING_SIGMA = 2.0  # motion-grid pixels of the local blur of step 2
 SMOOTHING_ROUNDS = 8
 BISECTION_STEPS = 8
-BRIGHT_PERCENTILE = 95.0  # the source's brightest tissue: above this percentile of its sector (as the bright-fill figure)
 BRIGHT_GROWTH = 0.15  # the most the area of that tissue may grow in the output
 EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
@@ -145,14 +145,15 @@ def tissue_deformation(deformation: torch.Tensor, region: MotionRegion) -> torch
         displacement = integrate_velocity(velocity)
         bad = _implausible(displacement, inside)
         if not bool(bad.any()):
-            return identity + _bright_kept(velocity, displacement, inside, bright).permute(0, 2, 3, 1)
+            break
         weight = gaussian_blur(bad, SMOOTHING_SIGMA).mul_(4.0).clamp_(0.0, 1.0)  # reaches beyond the bad pixels
         velocity = velocity + weight * (gaussian_blur(velocity, SMOOTHING_SIGMA) - velocity)
-    displacement = integrate_velocity(velocity)
-    if bool(_implausible(displacement, inside).any()):  # a global scale of what remains
-        scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), inside).any()))
-        velocity = scale * velocity
+    else:  # no round reached the bound: a global scale of what remains
         displacement = integrate_velocity(velocity)
+        if bool(_implausible(displacement, inside).any()):
+            scale = _largest_plausible_scale(lambda s: not bool(_implausible(integrate_velocity(s * velocity), inside).any()))
+            velocity = scale * velocity
+            displacement = integrate_velocity(velocity)
     return identity + _bright_kept(velocity, displacement, inside, bright).permute(0, 2, 3, 1)
 
 
