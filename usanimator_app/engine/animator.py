@@ -41,6 +41,7 @@ from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpB
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
 
+
 @dataclass
 class MotionOptions:
     """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index.
@@ -318,24 +319,29 @@ class Animator:
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
                     reference_kp, reference_frame = driving_kp, np.asarray(frame)
-                motion_kp = (
-                    relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain)
-                    if options.relative
-                    else driving_kp
-                )
-                motion = model.dense_motion(source, source_kp, motion_kp)
-                grid_size = motion.deformation.shape[1:3]
-                if region is None:
+
+                def keypoints_at(gain: float) -> KeypointOutput:
+                    return (relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, gain)
+                            if options.relative else driving_kp)
+
+                motion_kp = keypoints_at(options.gain)  # shown, and where the landmark lock carries the landmarks
+                scale = matcher.scale if matcher is not None else 1.0
+                observed = match_motion and index % MOTION_MATCH_EVERY == 0
+                if observed or scale == 1.0:  # observed: the network's answer to the keypoints as they are
+                    motion = model.dense_motion(source, source_kp, motion_kp)
+                if region is None:  # the first frame, always computed above (the scale is 1 until something moved)
+                    grid_size = motion.deformation.shape[1:3]
                     region = motion_region(source_frame, *grid_size, self.device)
-                if match_motion:
+                if observed:
                     if matcher is None:
                         own_source = frame_tensor(reference_frame, size, self.device)
                         own_region = motion_region(reference_frame, *grid_size, self.device)
                         matcher = MotionMatch(region.inside, own_region.inside, options.gain)
-                    if index % MOTION_MATCH_EVERY == 0:
-                        own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
-                        matcher.observe(motion.deformation, own.deformation)
-                    motion = motion._replace(deformation=matcher.apply(motion.deformation))
+                    own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
+                    matcher.observe(motion.deformation, own.deformation)
+                    scale = matcher.scale
+                if match_motion and scale != 1.0:  # the keypoints' motion scaled, the network answers it
+                    motion = model.dense_motion(source, source_kp, keypoints_at(options.gain * scale))
                 if options.tissue:
                     motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
                     if lock is None:

@@ -23,8 +23,8 @@ times. :func:`tissue_deformation` turns the network's grid into one that does ne
    scaled down likewise until it does not (:func:`bright_growth`): amplified across subjects, a
    motion can stretch a bright pleural line or muscle over the fan, which reads as a white fill.
 
-Two adjustments around it, used by the animator: :class:`MotionMatch` scales the network's motion
-before step 0 so that the source moves as much as the driving clip moves itself, and
+Two adjustments around it, used by the animator: :class:`MotionMatch` scales the keypoints' motion
+that the network answers, before step 0, so that the source moves as much as the driving clip moves itself, and
 :func:`lock_landmarks` corrects the result so that it carries the source's anatomical landmarks
 exactly where the keypoints move them, where the detector is sure of them (:func:`landmark_spread`).
 
@@ -54,7 +54,7 @@ BRIGHT_GROWTH = 0.15  # the most the area of that tissue may grow in the output
 EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over this distance from the sector's edge
 
 
-MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most MotionMatch shrinks or grows the network's motion
+MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most MotionMatch shrinks or grows the keypoints' motion
 MOTION_MATCH_EVERY = 4  # frames: how often the animator measures the driving clip's own motion for MotionMatch
 
 
@@ -202,16 +202,20 @@ def mean_displacement(deformation: torch.Tensor, inside: torch.Tensor) -> torch.
 
 
 class MotionMatch:
-    """Scales the network's motion of the source so that, summed over the frames observed so far, its
-    mean length over the source's sector ``inside`` (1, 1, h, w) is ``gain`` times that of the same
+    """The factor by which to scale the relative keypoint motion (``engine.motion.relative_keypoints``'
+    gain) so that the network's motion of the source, summed over the frames observed so far, has a
+    mean length over the source's sector ``inside`` (1, 1, h, w) ``gain`` times that of the same
     network's motion of the driving clip's own reference frame over that frame's sector ``own_inside``.
 
     Relative keypoint motion moves every source by the same keypoint displacement, but the dense
     motion network answers it more or less strongly depending on the source's anatomy: measured on
     transfer pairs of training clips, a source moved 0.14x to 4x as much as the driving clip moves
-    itself. The animator observes every ``MOTION_MATCH_EVERY``-th frame (the driving clip's own motion
-    costs a dense-motion pass); until something moved, the scale is 1. It is bounded by
-    ``MOTION_MATCH_LIMITS``."""
+    itself. The animator observes the network's answer to the unscaled keypoints every
+    ``MOTION_MATCH_EVERY``-th frame (the driving clip's own motion costs a dense-motion pass) and
+    gives the network the keypoints scaled by :attr:`scale`: a field the network draws for a larger
+    keypoint motion stays a blend of local affine motions, where a weak field magnified by the factor
+    would magnify its swirls too (validation, docs/METRICS.md). Until something moved, the scale is 1.
+    It is bounded by ``MOTION_MATCH_LIMITS``."""
 
     def __init__(self, inside: torch.Tensor, own_inside: torch.Tensor, gain: float = 1.0):
         self.inside, self.own_inside, self.gain = inside, own_inside, gain
@@ -228,12 +232,6 @@ class MotionMatch:
             return 1.0
         low, high = MOTION_MATCH_LIMITS
         return float(np.clip(self.gain * self.own_total / self.transfer_total, low, high))
-
-    def apply(self, deformation: torch.Tensor) -> torch.Tensor:
-        """The sampling grid (B, h, w, 2) with its displacement times :attr:`scale`."""
-        height, width = deformation.shape[1:3]
-        identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
-        return identity + (deformation.float() - identity) * self.scale
 
 
 LANDMARK_CONFIDENT_SPREAD = 0.12  # normalised units: a landmark heatmap at most this spread is trusted (training Gaussians: ~0.07)
