@@ -8,8 +8,8 @@ Speed: the bundled model (or ``--model``) animates a ``--size`` x ``--size`` sou
 (resources/sample_source.png's content box resized) with ``--frames`` driving frames (resources/sample_driving.mp4,
 looped), output at native resolution; two frames of warm-up are excluded. It prints wall frames/s
 and CPU ms per frame (all threads) for each variant, all in this one process, and the PSNR of each
-variant's ``FrameResult.frame`` against the reference: ``--baseline REV`` loads engine/animator.py
-and engine/render.py as they were at git revision REV (the reference then), else the reference is
+variant's ``FrameResult.frame`` against the reference: ``--baseline REV`` loads engine/animator.py,
+engine/render.py and engine/tissue_motion.py as they were at git revision REV (the reference then), else the reference is
 this tree's default. Then the CPU ms of each stage of a frame (keypoints, dense motion, generator,
 render at native size, uint8 conversion, the other FrameResult fields).
 
@@ -54,19 +54,25 @@ def make_source(folder: Path, size: int) -> Path:
     return path
 
 
+BASELINE_HELPERS = ("render", "tissue_motion")  # the engine modules a baseline brings with its animator
+
+
 def load_baseline(revision: str, folder: Path):
-    """The animator module of git revision ``revision`` (its engine/animator.py with its own engine/render.py)."""
+    """The animator module of git revision ``revision`` (its engine/animator.py with its own
+    engine/render.py and engine/tissue_motion.py)."""
     sources = {}
-    for name in ("animator", "render"):
+    for name in ("animator", *BASELINE_HELPERS):
         sources[name] = subprocess.run(
             ["git", "-C", str(REPO), "show", f"{revision}:usanimator_app/engine/{name}.py"],
             check=True, capture_output=True, text=True,
         ).stdout
-    old_import = "from usanimator_app.engine.render import"
-    if old_import not in sources["animator"]:
-        raise SystemExit(f"{revision}: engine/animator.py does not import engine/render.py as expected")
-    (folder / "baseline_render.py").write_text(sources["render"])
-    (folder / "baseline_animator.py").write_text(sources["animator"].replace(old_import, "from baseline_render import"))
+    for name in BASELINE_HELPERS:
+        old_import = f"from usanimator_app.engine.{name} import"
+        if old_import not in sources["animator"]:
+            raise SystemExit(f"{revision}: engine/animator.py does not import engine/{name}.py as expected")
+        (folder / f"baseline_{name}.py").write_text(sources[name])
+        sources["animator"] = sources["animator"].replace(old_import, f"from baseline_{name} import")
+    (folder / "baseline_animator.py").write_text(sources["animator"])
     sys.path.insert(0, str(folder))
     return importlib.import_module("baseline_animator")
 

@@ -41,7 +41,6 @@ from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpB
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
 
-
 @dataclass
 class MotionOptions:
     """How driving motion is transferred. ``reference``: 'first', 'best' or a driving frame index.
@@ -319,12 +318,11 @@ class Animator:
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
                     reference_kp, reference_frame = driving_kp, np.asarray(frame)
-
-                def keypoints_at(gain: float) -> KeypointOutput:
-                    return (relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, gain)
-                            if options.relative else driving_kp)
-
-                motion_kp = keypoints_at(options.gain)  # shown, and where the landmark lock carries the landmarks
+                motion_kp = (  # shown, and where the landmark lock carries the landmarks
+                    relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain)
+                    if options.relative
+                    else driving_kp
+                )
                 scale = matcher.scale if matcher is not None else 1.0
                 observed = match_motion and index % MOTION_MATCH_EVERY == 0
                 if observed or scale == 1.0:  # observed: the network's answer to the keypoints as they are
@@ -341,7 +339,8 @@ class Animator:
                     matcher.observe(motion.deformation, own.deformation)
                     scale = matcher.scale
                 if match_motion and scale != 1.0:  # the keypoints' motion scaled, the network answers it
-                    motion = model.dense_motion(source, source_kp, keypoints_at(options.gain * scale))
+                    scaled_kp = relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain * scale)
+                    motion = model.dense_motion(source, source_kp, scaled_kp)
                 if options.tissue:
                     motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
                     if lock is None:

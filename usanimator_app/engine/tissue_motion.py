@@ -214,7 +214,7 @@ class MotionMatch:
     ``MOTION_MATCH_EVERY``-th frame (the driving clip's own motion costs a dense-motion pass) and
     gives the network the keypoints scaled by :attr:`scale`: a field the network draws for a larger
     keypoint motion stays a blend of local affine motions, where a weak field magnified by the factor
-    would magnify its swirls too (validation, docs/METRICS.md). Until something moved, the scale is 1.
+    would magnify its swirls too (validation: models/MODEL_CARD.md). Until something moved, the scale is 1.
     It is bounded by ``MOTION_MATCH_LIMITS``."""
 
     def __init__(self, inside: torch.Tensor, own_inside: torch.Tensor, gain: float = 1.0):
