@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from usanimator_app.core.sector import edge_ramp, resize_mask, sector_mask
 from usanimator_app.evaluation.plausibility import BRIGHT_PERCENTILE  # the brightest tissue, as the bright-fill figure counts it
-from usanimator_app.nets.blocks import make_coordinate_grid
+from usanimator_app.nets.blocks import make_coordinate_grid, sample
 
 SQUARINGS = 6
 AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1/4 and 4, with margin
@@ -162,8 +162,7 @@ def bright_growth(displacement: torch.Tensor, bright: torch.Tensor) -> torch.Ten
     (B, 2, h, w) moves it: (B,). 1 for any motion that maps the bright cells onto as many cells."""
     height, width = displacement.shape[2:]
     identity = make_coordinate_grid(height, width, displacement.device, displacement.dtype)[None]
-    moved = F.grid_sample(bright.expand(len(displacement), -1, -1, -1), identity + displacement.permute(0, 2, 3, 1),
-                          align_corners=True, padding_mode="zeros")
+    moved = sample(bright.expand(len(displacement), -1, -1, -1), identity + displacement.permute(0, 2, 3, 1))
     return moved.sum(dim=(1, 2, 3)) / bright.sum().clamp(min=1e-6)
 
 
