@@ -93,23 +93,36 @@ def test_a_frame_without_a_sector_bounds_everywhere():
 def test_motion_match_moves_the_source_as_much_as_the_driving_moves_itself():
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     swirl = np.stack([np.sin(yy / 5.0), np.cos(xx / 7.0)], axis=-1)  # (h, w, 2) px, any pattern
-    inside = torch.ones(1, 1, SIZE, SIZE, dtype=torch.bool)
+    shown = torch.ones(1, 1, SIZE, SIZE)
     identity = make_coordinate_grid(SIZE, SIZE)[None]
-    match = T.MotionMatch(inside, inside, gain=0.5)
+    match = T.MotionMatch(gain=0.5)
     assert match.scale == 1.0  # nothing observed yet
-    match.observe(identity, identity)  # the reference frame itself: nothing moved, still 1
+    match.observe(identity, shown, identity, shown)  # the reference frame itself: nothing moved, still 1
     assert match.scale == 1.0
     transfer, own = _deformation(0.5 * swirl), _deformation(np.full((SIZE, SIZE, 2), 1.5))
-    match.observe(transfer, own)
-    target = 0.5 * float(T.mean_displacement(own, inside)[0])
-    assert abs(match.scale * float(T.mean_displacement(transfer, inside)[0]) - target) < 1e-5  # gain x the driving's own
-    # Summed over the frames observed: a second frame that moves the source twice as much as the first
-    # for the same driving motion shrinks the scale for both.
-    match.observe(_deformation(1.0 * swirl), own)
-    assert abs(match.scale - 2 * target / (3 * float(T.mean_displacement(transfer, inside)[0]))) < 1e-5
+    match.observe(transfer, shown, own, shown)
+    target = 0.5 * float(T.mean_displacement(own, shown)[0])
+    assert abs(match.scale * float(T.mean_displacement(transfer, shown)[0]) - target) < 1e-5  # gain x the driving's own
+    # A frame shown at scale 1.5 counts as the motion per unit of scale: the same answer at 1.5x the
+    # keypoint motion says the source moves less per unit, and the next scale grows by as much.
+    at_larger_scale = T.MotionMatch(gain=0.5)
+    at_larger_scale.observe(transfer, shown, own, shown, scale=1.5)
+    assert abs(at_larger_scale.scale - 1.5 * match.scale) < 1e-5 and at_larger_scale.scale < T.MOTION_MATCH_LIMITS[1]
+    # Cells the output does not show (weight 0: the generator fills them) do not count.
+    half = torch.ones(1, 1, SIZE, SIZE)
+    half[..., SIZE // 2:] = 0
+    still_right = transfer.clone()
+    still_right[:, :, SIZE // 2:] = identity[:, :, SIZE // 2:]  # the source's right half does not move, and is not shown
+    masked = T.MotionMatch(gain=0.5)
+    masked.observe(still_right, half, own, shown)
+    assert abs(masked.scale * float(T.mean_displacement(still_right, half)[0]) - target) < 1e-5
+    # A driving frame that hardly moves itself is not read: the ratio there is the network's offset.
+    quiet = T.MotionMatch()
+    quiet.observe(transfer, shown, _deformation(np.full((SIZE, SIZE, 2), 0.1)), shown)
+    assert quiet.scale == 1.0
     # The scale is bounded.
-    barely = T.MotionMatch(inside, inside)
-    barely.observe(_deformation(1e-3 * swirl), own)
+    barely = T.MotionMatch()
+    barely.observe(_deformation(1e-3 * swirl), shown, own, shown)
     assert barely.scale == T.MOTION_MATCH_LIMITS[1]
 
 

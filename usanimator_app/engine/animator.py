@@ -36,7 +36,7 @@ from usanimator_app.engine.model import AnimationModel
 from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
 from usanimator_app.engine.tissue_motion import (LANDMARK_CONFIDENT_SPREAD, MOTION_MATCH_EVERY, MotionMatch, landmark_spread,
-                                                 lock_landmarks, motion_region, tissue_deformation)
+                                                 lock_landmarks, motion_region, shown_weight, tissue_deformation)
 from usanimator_app.nets.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, make_coordinate_grid
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
@@ -323,26 +323,25 @@ class Animator:
                     if options.relative
                     else driving_kp
                 )
-                scale = matcher.scale if matcher is not None else 1.0
-                observed = match_motion and index % MOTION_MATCH_EVERY == 0
-                if observed or scale == 1.0:  # observed: the network's answer to the keypoints as they are
-                    motion = model.dense_motion(source, source_kp, motion_kp)
-                if region is None:  # the first frame, always computed above (the scale is 1 until something moved)
+                scale = matcher.scale if matcher is not None else 1.0  # 1 until MotionMatch observed a frame
+                network_kp = motion_kp if scale == 1.0 else relative_keypoints(  # the keypoints' motion scaled, the network answers it
+                    source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain * scale)
+                motion = model.dense_motion(source, source_kp, network_kp)
+                if region is None:  # the first frame
                     grid_size = motion.deformation.shape[1:3]
                     region = motion_region(source_frame, *grid_size, self.device)
-                if observed:
+                if options.tissue:
+                    motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
+                if match_motion and index % MOTION_MATCH_EVERY == 0:
                     if matcher is None:
                         own_source = frame_tensor(reference_frame, size, self.device)
                         own_region = motion_region(reference_frame, *grid_size, self.device)
-                        matcher = MotionMatch(region.inside, own_region.inside, options.gain)
+                        matcher = MotionMatch(options.gain)
                     own = model.dense_motion(own_source, reference_kp, driving_kp)  # the driving clip moving itself
-                    matcher.observe(motion.deformation, own.deformation)
-                    scale = matcher.scale
-                if match_motion and scale != 1.0:  # the keypoints' motion scaled, the network answers it
-                    scaled_kp = relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain * scale)
-                    motion = model.dense_motion(source, source_kp, scaled_kp)
+                    if options.tissue:
+                        own = own._replace(deformation=tissue_deformation(own.deformation, own_region))
+                    matcher.observe(motion.deformation, shown_weight(motion, region), own.deformation, shown_weight(own, own_region), scale)
                 if options.tissue:
-                    motion = motion._replace(deformation=tissue_deformation(motion.deformation, region))
                     if lock is None:
                         lock = options.lock_landmarks and self._landmarks_sure(source_kp, driving_kp if reference_kp is None else reference_kp)
                     if lock:

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from usanimator_app.core.sector import edge_ramp, resize_mask, sector_mask
 from usanimator_app.evaluation.plausibility import BRIGHT_PERCENTILE  # the brightest tissue, as the bright-fill figure counts it
 from usanimator_app.nets.blocks import make_coordinate_grid, sample
+from usanimator_app.nets.dense_motion import DenseMotionOutput
 
 SQUARINGS = 6
 AREA_LOW, AREA_HIGH = 0.35, 2.8  # kept inside the metric's implausible bounds 1/4 and 4, with margin
@@ -55,6 +56,7 @@ EDGE_FADE = 0.04  # of the motion grid's side: the velocity fades to zero over t
 
 
 MOTION_MATCH_LIMITS = (0.25, 4.0)  # the most MotionMatch shrinks or grows the keypoints' motion
+MOTION_MATCH_MIN_MOTION = 0.016  # normalised (a pixel of a 128-px model): frames where the driving clip moves itself less are not read
 MOTION_MATCH_EVERY = 4  # frames: how often the animator measures the driving clip's own motion for MotionMatch
 
 
@@ -191,39 +193,55 @@ def _largest_plausible_scale(plausible: Callable[[float], bool]) -> float:
     return low
 
 
-def mean_displacement(deformation: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
-    """Mean |deformation - identity| (B,) over the ``inside`` (1, 1, h, w) pixels of a (B, h, w, 2) grid, normalised units."""
+def mean_displacement(deformation: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean |deformation - identity| (B,) of a (B, h, w, 2) grid, weighted by ``weight`` (1, 1, h, w)
+    (bool or float: the pixels inside a region, or soft weights), normalised units."""
     height, width = deformation.shape[1:3]
     identity = make_coordinate_grid(height, width, deformation.device, torch.float32)[None]
     length = (deformation.float() - identity).norm(dim=-1)  # (B, h, w)
-    weight = inside[:, 0].float()
+    weight = weight[:, 0].float()
     return (length * weight).sum(dim=(1, 2)) / weight.sum().clamp(min=1.0)
+
+
+def shown_weight(motion: DenseMotionOutput, region: MotionRegion) -> torch.Tensor:
+    """How much of each motion-grid cell's moved tissue an output shows, (1, 1, h, w) in [0, 1]: the
+    source's sector times the occlusion map (a cell the generator fills shows no moved tissue)."""
+    return region.inside.float() * motion.occlusion.float()
 
 
 class MotionMatch:
     """The factor by which to scale the relative keypoint motion (``engine.motion.relative_keypoints``'
-    gain) so that the network's motion of the source, summed over the frames observed so far, has a
-    mean length over the source's sector ``inside`` (1, 1, h, w) ``gain`` times that of the same
-    network's motion of the driving clip's own reference frame over that frame's sector ``own_inside``.
+    gain) so that the motion an output of the source shows, summed over the frames observed so far,
+    has a mean length ``gain`` times that of the motion the same pipeline shows for the driving clip's
+    own reference frame. "Shown": the sampling grid as rendered (after :func:`tissue_deformation`),
+    each cell weighted by :func:`shown_weight`.
 
     Relative keypoint motion moves every source by the same keypoint displacement, but the dense
     motion network answers it more or less strongly depending on the source's anatomy: measured on
     transfer pairs of training clips, a source moved 0.14x to 4x as much as the driving clip moves
-    itself. The animator observes the network's answer to the unscaled keypoints every
-    ``MOTION_MATCH_EVERY``-th frame (the driving clip's own motion costs a dense-motion pass) and
-    gives the network the keypoints scaled by :attr:`scale`: a field the network draws for a larger
-    keypoint motion stays a blend of local affine motions, where a weak field magnified by the factor
-    would magnify its swirls too (validation: models/MODEL_CARD.md). Until something moved, the scale is 1.
-    It is bounded by ``MOTION_MATCH_LIMITS``."""
+    itself. The tissue guard then bounds each answer and the occlusion map hides part of it, again
+    depending on the source. The animator gives the network the keypoints scaled by :attr:`scale`
+    (a field the network draws for a larger keypoint motion stays a blend of local affine motions,
+    where a weak field magnified by the factor would magnify its swirls too) and, every
+    ``MOTION_MATCH_EVERY``-th frame, observes what the output shows at that scale beside the driving
+    clip's own motion (a dense-motion pass). The network and the guard answer a larger keypoint
+    motion less than in proportion, so each observation is read as the motion shown per unit of
+    scale, and the next scale is the one that, in proportion, would match: a fixed-point iteration
+    over the clip. Until something moved, the scale is 1. It is bounded by ``MOTION_MATCH_LIMITS``."""
 
-    def __init__(self, inside: torch.Tensor, own_inside: torch.Tensor, gain: float = 1.0):
-        self.inside, self.own_inside, self.gain = inside, own_inside, gain
-        self.transfer_total, self.own_total = 0.0, 0.0
+    def __init__(self, gain: float = 1.0):
+        self.gain = gain
+        self.transfer_total, self.own_total = 0.0, 0.0  # summed over the observed frames: shown per unit of scale, and the driving's own
 
-    def observe(self, deformation: torch.Tensor, own_deformation: torch.Tensor) -> None:
-        """Add one frame: the source's sampling grid and the driving's own, each (1, h, w, 2)."""
-        self.transfer_total += float(mean_displacement(deformation, self.inside)[0])
-        self.own_total += float(mean_displacement(own_deformation, self.own_inside)[0])
+    def observe(self, deformation: torch.Tensor, weight: torch.Tensor, own_deformation: torch.Tensor, own_weight: torch.Tensor,
+                scale: float = 1.0) -> None:
+        """Add one frame: the source's sampling grid (1, h, w, 2) as shown at keypoint-motion ``scale``
+        and its cells' weight (1, 1, h, w), then the same for the driving clip's own reference frame."""
+        own = float(mean_displacement(own_deformation, own_weight)[0])
+        if own < MOTION_MATCH_MIN_MOTION:  # too little motion to read a ratio from: the network's offset dominates
+            return
+        self.transfer_total += float(mean_displacement(deformation, weight)[0]) / scale
+        self.own_total += own
 
     @property
     def scale(self) -> float:
