@@ -227,7 +227,8 @@ class MotionMatch:
     clip's own motion (a dense-motion pass). The network and the guard answer a larger keypoint
     motion less than in proportion, so each observation is read as the motion shown per unit of
     scale, and the next scale is the one that, in proportion, would match: a fixed-point iteration
-    over the clip. Until something moved, the scale is 1. It is bounded by ``MOTION_MATCH_LIMITS``."""
+    over the clip. Frames where the driving clip moves itself less than ``MOTION_MATCH_MIN_MOTION`` are
+    not read; until one is, the scale is 1. It is bounded by ``MOTION_MATCH_LIMITS``."""
 
     def __init__(self, gain: float = 1.0):
         self.gain = gain
