@@ -9,7 +9,7 @@ Speed: the bundled model (or ``--model``) animates a ``--size`` x ``--size`` sou
 looped), output at native resolution; two frames of warm-up are excluded. It prints wall frames/s
 and CPU ms per frame (all threads) for each variant, all in this one process, and the PSNR of each
 variant's ``FrameResult.frame`` against the reference: ``--baseline REV`` loads engine/animator.py,
-engine/render.py and engine/tissue_motion.py as they were at git revision REV (the reference then), else the reference is
+engine/motion.py, engine/render.py and engine/tissue_motion.py as they were at git revision REV (the reference then), else the reference is
 this tree's default. Then the CPU ms of each stage of a frame (keypoints, dense motion, generator,
 render at native size, uint8 conversion, the other FrameResult fields).
 
@@ -54,12 +54,12 @@ def make_source(folder: Path, size: int) -> Path:
     return path
 
 
-BASELINE_HELPERS = ("render", "tissue_motion")  # the engine modules a baseline brings with its animator
+BASELINE_HELPERS = ("motion", "render", "tissue_motion")  # the engine modules a baseline brings with its animator
 
 
 def load_baseline(revision: str, folder: Path):
     """The animator module of git revision ``revision`` (its engine/animator.py with its own
-    engine/render.py and engine/tissue_motion.py)."""
+    engine/motion.py, engine/render.py and engine/tissue_motion.py)."""
     sources = {}
     for name in ("animator", *BASELINE_HELPERS):
         sources[name] = subprocess.run(
@@ -101,7 +101,7 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
     import torch
 
     from usanimator_app.engine.animator import frame_tensor, _uint8
-    from usanimator_app.engine.motion import relative_keypoints
+    from usanimator_app.engine.motion import adapt_scale, relative_keypoints
     from usanimator_app.engine.render import NativeRenderer, output_geometry
     from usanimator_app.nets.blocks import make_coordinate_grid
 
@@ -127,8 +127,9 @@ def stage_profile(animator, source, driving: list[np.ndarray], threads: int) -> 
 
             with animator.precision():
                 driving_kp = model.keypoint_detector(frame_tensor(frame, size, animator.device))
-                reference_kp = reference_kp or driving_kp
-                motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, True, 1.0)
+                if reference_kp is None:  # the animator's adapt-scale, once per clip
+                    reference_kp, relative_scale = driving_kp, adapt_scale(source_kp, driving_kp)
+                motion_kp = relative_keypoints(source_kp, driving_kp, reference_kp, relative_scale)
                 lap("keypoints (driving) + relative motion")
                 motion = model.dense_motion(source_tensor, source_kp, motion_kp)
                 lap("dense motion")

@@ -1,9 +1,10 @@
 """Relative-motion maths (FOMM's normalisation) against a hand-computed example."""
 
 import numpy as np
+import pytest
 import torch
 
-from usanimator_app.engine.motion import best_aligned_index, convex_hull_area, relative_keypoints
+from usanimator_app.engine.motion import adapt_scale, best_aligned_index, convex_hull_area, relative_keypoints
 from usanimator_app.nets.keypoint_detector import KeypointOutput
 
 
@@ -24,12 +25,13 @@ def test_relative_motion_hand_computed():
     source = kp([[0, 0], [0.4, 0], [0, 0.4], [0.2, 0.2]])
     reference = kp([[0, 0], [0.2, 0], [0, 0.2], [0.1, 0.1]])
     driving = kp([[0.05, 0], [0.25, 0], [0.05, 0.2], [0.1, 0.15]], jacobians=[np.diag([1.2, 1.0]).tolist()] * 4)
-    moved = relative_keypoints(source, driving, reference, adapt_scale=True, gain=1.0)
+    assert adapt_scale(source, reference) == pytest.approx(2.0)
+    moved = relative_keypoints(source, driving, reference, scale=adapt_scale(source, reference), gain=1.0)
     expected = torch.tensor([[[0.1, 0], [0.5, 0], [0.1, 0.4]]])
     torch.testing.assert_close(moved.keypoints, expected)
     torch.testing.assert_close(moved.landmarks, torch.tensor([[[0.2, 0.3]]]))
     torch.testing.assert_close(moved.jacobians[0, 0], torch.tensor([[1.2, 0.0], [0.0, 1.0]]))
-    half = relative_keypoints(source, driving, reference, adapt_scale=False, gain=0.5)
+    half = relative_keypoints(source, driving, reference, scale=1.0, gain=0.5)
     torch.testing.assert_close(half.keypoints[0, 0], torch.tensor([0.025, 0.0]))
     torch.testing.assert_close(half.jacobians[0, 0], torch.tensor([[1.1, 0.0], [0.0, 1.0]]))
 

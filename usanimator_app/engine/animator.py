@@ -33,7 +33,7 @@ from usanimator_app.engine.checkpoint import load_model
 from usanimator_app.engine.coords import normalized_to_pixels, pixels_to_normalized
 from usanimator_app.engine.device import choose_device, inference_autocast
 from usanimator_app.engine.model import AnimationModel
-from usanimator_app.engine.motion import best_aligned_index, relative_keypoints
+from usanimator_app.engine.motion import adapt_scale, best_aligned_index, relative_keypoints
 from usanimator_app.engine.render import NativeRenderer, output_geometry
 from usanimator_app.engine.tissue_motion import (LANDMARK_CONFIDENT_SPREAD, MOTION_MATCH_EVERY, MotionMatch, landmark_spread,
                                                  lock_landmarks, motion_region, shown_weight, tissue_deformation)
@@ -295,6 +295,7 @@ class Animator:
         reference = self._reference_keypoints(source_frame, driving_frames, options)
         reference_kp = None if reference is None else self._points_from(driving_points, *reference[:2])
         reference_frame = None if reference is None else reference[2]  # (S, S) uint8, for match_motion
+        relative_scale = None  # engine.motion.adapt_scale of the source and the reference (or 1), once the reference is known
         match_motion = options.relative and options.match_motion
         matcher = None  # tissue_motion.MotionMatch, made at the first frame
         lock = None  # whether the landmarks are locked (options.lock_landmarks and a sure detector), decided at the first frame
@@ -318,14 +319,16 @@ class Animator:
                 driving_kp = self._points_from(driving_points, index, model.keypoint_detector(driving))
                 if reference_kp is None and options.relative:
                     reference_kp, reference_frame = driving_kp, np.asarray(frame)
+                if relative_scale is None and options.relative:  # fixed for the clip: source and reference
+                    relative_scale = adapt_scale(source_kp, reference_kp) if options.adapt_scale else 1.0
                 motion_kp = (  # shown, and where the landmark lock carries the landmarks
-                    relative_keypoints(source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain)
+                    relative_keypoints(source_kp, driving_kp, reference_kp, relative_scale, options.gain)
                     if options.relative
                     else driving_kp
                 )
                 scale = matcher.scale if matcher is not None else 1.0  # 1 until MotionMatch observed a frame
                 network_kp = motion_kp if scale == 1.0 else relative_keypoints(  # the keypoints' motion scaled, the network answers it
-                    source_kp, driving_kp, reference_kp, options.adapt_scale, options.gain * scale)
+                    source_kp, driving_kp, reference_kp, relative_scale, options.gain * scale)
                 motion = model.dense_motion(source, source_kp, network_kp)
                 if region is None:  # the first frame
                     grid_size = motion.deformation.shape[1:3]

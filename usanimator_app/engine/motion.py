@@ -1,8 +1,8 @@
 """Motion transfer between keypoint sets (FOMM §3.5 "relative motion" with adapt-scale).
 
 Relative:  p = p_S + gain * s * (p_D - p_R),   J = (I + gain * (J_D J_R^{-1} - I)) J_S
-where R is the reference driving frame and s = sqrt(area(hull(p_S)) / area(hull(p_R))) when
-``adapt_scale`` (else 1). Absolute: the driving keypoints are used as they are.
+where R is the reference driving frame and s = sqrt(area(hull(p_S)) / area(hull(p_R))) with
+adapt-scale (:func:`adapt_scale`), else 1. Absolute: the driving keypoints are used as they are.
 """
 
 from __future__ import annotations
@@ -41,21 +41,23 @@ def _with_points(template: KeypointOutput, points: torch.Tensor, jacobians: torc
     return KeypointOutput(points[:, :num_kp], jacobians, points[:, num_kp:], template.landmark_heatmaps)
 
 
+def adapt_scale(source: KeypointOutput, reference: KeypointOutput) -> float:
+    """FOMM's adapt-scale s = sqrt(area(hull(p_S)) / area(hull(p_R))) of the source's and the reference
+    frame's motion points; 1 when either hull is degenerate. Fixed for a clip: compute it once."""
+    source_area, reference_area = (convex_hull_area(k.motion_points()[0].detach().float().cpu().numpy()) for k in (source, reference))
+    return float(np.sqrt(source_area / reference_area)) if source_area > 0 and reference_area > 0 else 1.0
+
+
 def relative_keypoints(
     source: KeypointOutput,
     driving: KeypointOutput,
     reference: KeypointOutput,
-    adapt_scale: bool = True,
+    scale: float = 1.0,
     gain: float = 1.0,
 ) -> KeypointOutput:
-    """Keypoints that move the source as the driving frame moved from the reference frame."""
+    """Keypoints that move the source as the driving frame moved from the reference frame; ``scale``
+    is s (:func:`adapt_scale`, or 1), ``gain`` scales the motion and the Jacobians' change."""
     source_points, driving_points, reference_points = (k.motion_points() for k in (source, driving, reference))
-    scale = 1.0
-    if adapt_scale:
-        source_area = convex_hull_area(source_points[0].detach().float().cpu().numpy())
-        reference_area = convex_hull_area(reference_points[0].detach().float().cpu().numpy())
-        if source_area > 0 and reference_area > 0:
-            scale = float(np.sqrt(source_area / reference_area))
     points = source_points + gain * scale * (driving_points - reference_points)
     identity = torch.eye(2, device=points.device, dtype=points.dtype)
     change = driving.jacobians @ torch.inverse(reference.jacobians)
