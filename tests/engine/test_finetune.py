@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine import finetune as FT
@@ -166,3 +167,36 @@ def test_cli_fine_tune_keeps_the_best_validated_model_and_says_so(tmp_path, clip
     assert verdict["text"].startswith("better than" if verdict["better"] else "no better than the model you started from")
     assert read_checkpoint(run / FT.BEST_FILE)["step"] == (kept["step"] if kept["step"] else read_checkpoint(start)["step"])
     assert "clip_" not in json.dumps(record)  # clips by content hash, not by (patient) name
+
+
+@pytest.mark.parametrize("recipe, trained", [
+    ("motion", {"keypoint_detector", "dense_motion.hourglass", "dense_motion.mask_head", "dense_motion.occlusion_head"}),
+    ("fill", {"generator", "discriminator", "dense_motion.occlusion_head"}),
+])
+def test_a_recipe_trains_its_networks_only(tmp_path, clips_and_model, recipe, trained):
+    """The motion recipe leaves the generator and discriminator as they were; the fill recipe the
+    keypoint detector and the deformation's part of the dense motion (weights and batch statistics)."""
+    data, start = clips_and_model
+    config = make_config(batch_size=2, steps=2, checkpoint_every=2, sample_every=0, networks=recipe)
+    reports = [r for r in train_steps(data, tmp_path / "run", config, device="cpu", init=start) if r.losses]
+    losses = set(reports[-1].losses)
+    assert ("eq1" in losses) == (recipe == "motion") and ("rec_vgg" in losses) == (recipe == "fill") and "warp_l1" in losses
+    before, after = read_checkpoint(start)["networks"], read_checkpoint(latest_checkpoint(tmp_path / "run"))["networks"]
+    parts = {}  # network, or dense_motion's part -> changed?
+    for network, state in before.items():
+        for key, value in state.items():
+            part = f"{network}.{key.split('.')[0]}" if network == "dense_motion" else network
+            parts[part] = parts.get(part, False) or not torch.equal(value, after[network][key])
+    assert {part for part, changed in parts.items() if changed} == trained, parts
+
+
+def test_the_recipe_is_recorded_and_a_bad_one_refused(tmp_path, clips_and_model, monkeypatch):
+    data, start = clips_and_model
+    with pytest.raises(UserInputError, match="recipe"):
+        next(FT.finetune_steps(data, tmp_path / "bad", init=start, minutes=MOCKED_MINUTES, device="cpu", recipe="texture"))
+    monkeypatch.setattr(FT, "validate", lambda *a, **k: {"l1": 0.1, "identity_l1": 0.11, "ratio": 1.0, "folds": 0.0,
+                                                          "implausible": 0.0, "seconds": 0.1})
+    reports = list(FT.finetune_steps(data, tmp_path / "run", init=start, minutes=MOCKED_MINUTES, device="cpu", recipe="fill"))
+    assert json.loads((tmp_path / "run" / FT.FINETUNE_FILE).read_text())["recipe"] == "fill"
+    assert any("fill recipe" in (r.message or "") for r in reports)
+    assert all("eq1" not in r.losses for r in reports)

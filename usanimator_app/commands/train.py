@@ -13,6 +13,7 @@ from pathlib import Path
 
 from usanimator_app.core.errors import UserInputError
 from usanimator_app.engine.device import DEVICE_CHOICES, DEVICE_HELP
+from usanimator_app.engine.config import FINETUNE_RECIPES
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +35,14 @@ def add_parser(subparsers) -> None:
         type=float,
         default=None,
         help="fine-tune --init in this many minutes (setup and validations included): clips held out for "
-        "validation, the motion recipe, the best model on validation kept as OUT/best.pt (engine/finetune.py)",
+        "validation, the --recipe, the best model on validation kept as OUT/best.pt (engine/finetune.py)",
+    )
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        choices=FINETUNE_RECIPES,
+        help="with --minutes: which networks the fine-tune trains: 'motion' (default: keypoint detector and dense motion) "
+        "or 'fill' (the generator, discriminator and occlusion map, on the motion as the app shows it; the deformation frozen)",
     )
     parser.add_argument("--batch", type=int, default=4, help="batch size")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 2e-4; with --minutes the peak of its schedule, default 1e-4)")
@@ -119,7 +127,7 @@ def _train(args: argparse.Namespace, should_stop) -> int:
             check_resume(args.out, None)
         reports = finetune_steps(args.data, args.out, init=args.init, minutes=args.minutes, device=args.device,
                                  resume=args.resume, batch_size=args.batch, learning_rate=args.lr or LEARNING_RATE,
-                                 vgg19=args.vgg19, should_stop=should_stop)
+                                 vgg19=args.vgg19, should_stop=should_stop, recipe=args.recipe or "motion")
         return _show(args, reports)
     if args.resume:
         check_resume(args.out, args.steps)
@@ -148,9 +156,9 @@ def _check_finetune_args(args: argparse.Namespace) -> None:
     if args.steps is not None:
         raise UserInputError("--minutes sets a fine-tune's length; leave out --steps")
     if args.resume:
-        if args.minutes is not None or args.init is not None:
-            raise UserInputError("--resume continues the fine-tune in --out with its own budget and model: "
-                                 "leave out --minutes and --init")
+        if args.minutes is not None or args.init is not None or args.recipe is not None:
+            raise UserInputError("--resume continues the fine-tune in --out with its own budget, model and recipe: "
+                                 "leave out --minutes, --init and --recipe")
         return
     if args.init is None:
         raise UserInputError("--minutes fine-tunes a model: give the model to start from with --init")

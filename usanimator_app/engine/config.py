@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from usanimator_app.core.annotations import DEFAULT_LANDMARKS
 from usanimator_app.core.errors import UserInputError
 
+NETWORKS = ("all", "motion", "fill")  # TrainConfig.networks
+FINETUNE_RECIPES = ("motion", "fill")  # the networks a fine-tune (engine/finetune.py) may train
+
 CONFIG_VERSION = 1
 
 
@@ -87,9 +90,11 @@ class TrainConfig:
     checkpoint_every: int = 250
     sample_every: int = 100
     seed: int = 0
-    # Which networks a step trains: "all" (the paper's objective), or "motion" (fine-tuning in
+    # Which networks a step trains: "all" (the paper's objective), "motion" (fine-tuning in
     # minutes, engine/finetune.py): keypoint detector and dense motion with Eq. 1-4 and the
-    # warped-source L1; generator and discriminator frozen.
+    # warped-source L1; generator and discriminator frozen; or "fill" (fine-tuning): generator,
+    # discriminator and the occlusion head with Eq. 5-9 and the warped-source L1 on the integrated
+    # motion, the deformation frozen.
     networks: str = "all"
     # A time budget (seconds of training steps; 0 = ``steps`` decide the length): the learning rate
     # rises over ``warmup_steps`` and decays by a cosine over the budget (trainer.learning_rate_at);

@@ -8,9 +8,11 @@
 2. Validate the starting model (``validate``): L1 of the default output against identity's when
    each validation clip drives its own middle frame, and the transfer evaluation's plausibility
    (folds, implausible area change) there and with each validation clip driven by the next one.
-3. Train (``engine.trainer.train_steps``) with the motion recipe: keypoint detector and dense motion
-   only, learning rate warmed up and decayed over the time left of the budget after the
-   validations; a checkpoint every few minutes of training, each one validated.
+3. Train (``engine.trainer.train_steps``) with a recipe: ``motion`` (the default: keypoint detector
+   and dense motion only) or ``fill`` (generator, discriminator and the occlusion map on the motion
+   as the app shows it, the deformation frozen: after a motion fine-tune, the fill relearns it), learning
+   rate warmed up and decayed over the time left of the budget after the validations; a checkpoint
+   every few minutes of training, each one validated.
 4. Keep the best model on validation as ``RUN/best.pt`` (atomic; the starting model itself until a
    checkpoint beats it), record everything in ``RUN/finetune.json`` and end with the verdict.
 
@@ -36,7 +38,7 @@ from usanimator_app.core.identity import label
 from usanimator_app.core.jsonfile import read_json
 from usanimator_app.engine.animator import Animator, MotionOptions, OutputOptions
 from usanimator_app.engine.checkpoint import read_checkpoint
-from usanimator_app.engine.config import make_config
+from usanimator_app.engine.config import FINETUNE_RECIPES, make_config
 from usanimator_app.engine.dataset import Holdout, parse_data_sources, split_clips
 from usanimator_app.engine.trainer import STOPPED_MESSAGE, StepReport, latest_checkpoint, train_steps
 from usanimator_app.evaluation import metrics as M
@@ -208,10 +210,13 @@ def finetune_steps(
     learning_rate: float = LEARNING_RATE,
     vgg19: str | Path | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    recipe: str = "motion",
 ) -> Iterator[StepReport]:
     """Fine-tune ``init`` on ``data`` for ``minutes`` (or ``resume`` the run in ``run_dir``), yielding
     the trainer's reports plus validation reports (``.validation``) and the verdict (``.verdict``).
-    ``learning_rate``: the schedule's peak."""
+    ``learning_rate``: the schedule's peak; ``recipe``: one of ``config.FINETUNE_RECIPES`` (a resumed run keeps its own)."""
+    if recipe not in FINETUNE_RECIPES:
+        raise UserInputError(f"the fine-tune recipe is {recipe!r}; choose one of {', '.join(FINETUNE_RECIPES)}")
     started = time.perf_counter()
     run_dir = Path(run_dir)
     split = make_split(data_clips(data))
@@ -236,15 +241,15 @@ def finetune_steps(
         train_seconds, interval = training_budget(minutes, time.perf_counter() - started, start["seconds"])
         record = _Record(run_dir, {"budget_minutes": minutes, "training_seconds": round(train_seconds, 1),
                                    "checkpoint_seconds": round(interval, 1), "learning_rate": learning_rate,
-                                   "split": split.record(), "start_model": label(init),
+                                   "split": split.record(), "start_model": label(init), "recipe": recipe,
                                    "validations": [start], "kept_step": 0, "verdict": None})
         record.save()
         yield StepReport(0, 0, validation=start)
         yield StepReport(0, 0, message=f"time budget {minutes:g} min: about {train_seconds / 60:.1f} min of training, "
                                        f"validation every {interval / 60:.1f} min of training ({start['seconds']:.0f} s each), "
-                                       f"peak learning rate {learning_rate:.1e}")
+                                       f"peak learning rate {learning_rate:.1e}, {recipe} recipe")
         config = make_config(batch_size=batch_size, learning_rate=learning_rate, steps=10**9, sample_every=50,
-                             networks="motion", time_budget_seconds=train_seconds, warmup_steps=WARMUP_STEPS,
+                             networks=recipe, time_budget_seconds=train_seconds, warmup_steps=WARMUP_STEPS,
                              checkpoint_seconds=interval)
     else:
         config = None

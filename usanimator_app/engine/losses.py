@@ -69,14 +69,17 @@ def reconstruction_l1_loss(driving: torch.Tensor, content: torch.Tensor, scales:
 
 
 def warped_source_l1_loss(
-    driving: torch.Tensor, source: torch.Tensor, motion: DenseMotionOutput, prediction: torch.Tensor, scales: Sequence[float]
+    driving: torch.Tensor, source: torch.Tensor, motion: DenseMotionOutput, prediction: torch.Tensor, scales: Sequence[float],
+    train_fill: bool = False,
 ) -> torch.Tensor:
     """Not in the paper: Eq. 5's pyramid L1 on the default output, occlusion * warp(S) + (1 - occlusion) * G_f(S).
 
-    The generated frame is detached, so this term trains only the motion and occlusion maps (the
-    generator keeps the paper's objective). Frames (B, C, H, W).
+    The generated frame is detached unless ``train_fill``, so this term trains only the motion and
+    occlusion maps (the generator keeps the paper's objective); with ``train_fill`` (the fill
+    recipe, deformation frozen) it trains the generated frame too, where the occlusion map shows it.
+    Frames (B, C, H, W).
     """
-    composite = composite_at_model_size(source, motion, prediction.detach())
+    composite = composite_at_model_size(source, motion, prediction if train_fill else prediction.detach())
     return sum((downsample(driving, s) - downsample(composite, s)).abs().mean() for s in scales)
 
 

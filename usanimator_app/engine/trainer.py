@@ -8,6 +8,9 @@ dense motion, generation; losses Eq. 1-7 and 9; one Adam step on keypoint detect
 + generator. (2) discriminator side (presets with a GAN) - Eq. 8; one Adam step. With
 ``train.networks == "motion"`` (fine-tuning in minutes, engine/finetune.py) only (1) runs, on the
 keypoint detector and dense motion, with Eq. 1-4, the warped-source L1 and the tissue-area penalty.
+With ``"fill"`` the deformation is frozen and what renders the frame from it learns the motion as the
+app shows it (integrated): the generator (Eq. 5-7, 9 and (2)) and the occlusion map (the dense
+motion's occlusion head), both through the warped-source L1 of the default composite.
 
 A run is ``train.steps`` long, or, with ``train.time_budget_seconds``, as long as its training steps
 take that many seconds (``learning_rate_at``: warm-up, then a cosine decay over the budget).
@@ -40,7 +43,7 @@ from usanimator_app.engine.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
-from usanimator_app.engine.config import RunConfig, TrainConfig
+from usanimator_app.engine.config import NETWORKS, RunConfig, TrainConfig
 from usanimator_app.engine.dataset import Batch, Holdout, PairDataset
 from usanimator_app.engine.device import choose_device, cuda_has_fast_bf16
 from usanimator_app.engine.model import AnimationModel, ForwardResult
@@ -52,8 +55,7 @@ from usanimator_app.engine.tps import RandomTPS
 CHECKPOINT_DIR = "checkpoints"
 KEEP_CHECKPOINTS = 3
 STOPPED_MESSAGE = "stopped on request"
-NETWORKS = ("all", "motion")  # TrainConfig.networks
-MOTION_WARP_WEIGHT = 10.0  # warped-source L1 weight of the motion recipe when the starting model had none
+MOTION_WARP_WEIGHT = 10.0  # warped-source L1 weight of the motion and fill recipes when the starting model had none
 MOTION_AREA_WEIGHT = 10.0  # tissue-area weight of the motion recipe when the starting model had none
 ESTIMATE_AFTER_STEPS = 4  # with a time budget: the step count is estimated from these first steps (the first one excluded)
 
@@ -88,14 +90,43 @@ class GeneratorObjective(nn.Module):
 
     def forward(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
         train, weights, model = self.config.train, self.config.losses, self
-        motion_only = train.networks == "motion"
+        recipe = train.networks
+        trains_motion, trains_generator = recipe != "fill", recipe != "motion"
+        # "fill": only the occlusion head of the motion networks requires grad (_Optimisation).
         source_kp = self.keypoint_detector(batch.source)
         driving_kp = self.keypoint_detector(batch.driving)
         motion = self.dense_motion(batch.source, source_kp, driving_kp)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not motion_only):  # "motion": the generator is frozen
-            generated = self.generator(self.generator.encode(batch.source), motion)
+        # The fine-tune recipes train the motion as the app uses it: integrated (engine/tissue_motion.py).
+        warp = motion if recipe == "all" else motion._replace(deformation=exponentiated(motion.deformation))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trains_generator):  # "motion": the generator is frozen
+            generated = self.generator(self.generator.encode(batch.source), warp if recipe == "fill" else motion)
         result = ForwardResult(source_kp, driving_kp, motion, generated)
         terms: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=batch.source.device)
+        if trains_motion:
+            total = total + self._keypoint_terms(batch, transform, result, terms)
+        # Eq. 5: content decoder vs driving (dual decoder only; FOMM's single decoder has no L1).
+        if self.config.model.dual_decoder and trains_generator:
+            terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
+            total = total + weights.reconstruction_l1 * terms["rec_l1"]
+        # Eq. 6: perceptual loss of the final frame. On the CPU in fp32: bf16 autocast made it 2.4x
+        # slower on this project's AVX-512 BF16 (no AMX) machine (benchmarks/bench_train_step.py).
+        if trains_generator:
+            terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
+            total = total + weights.reconstruction_vgg * terms["rec_vgg"]
+        if weights.warped_source_l1:  # "fill": it trains the generated frame and where the occlusion map shows it
+            terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, warp, generated.prediction, train.scales,
+                                                       train_fill=recipe == "fill")
+            total = total + weights.warped_source_l1 * terms["warp_l1"]
+        if weights.tissue_area and trains_motion:
+            terms["area"] = L.tissue_area_loss(warp.deformation)
+            total = total + weights.tissue_area * terms["area"]
+        terms["total_g"] = total
+        return terms, result
+
+    def _keypoint_terms(self, batch: Batch, transform: RandomTPS, result: ForwardResult, terms: dict) -> torch.Tensor:
+        """Eq. 1-4 (into ``terms``), weighted and summed."""
+        train, weights, model = self.config.train, self.config.losses, self
         # Eq. 1-3: equivariance of the self-supervised keypoints under a random TPS.
         warped_kp = model.keypoint_detector(transform.warp_frame(batch.driving))
         num_kp = self.config.model.num_kp
@@ -111,25 +142,7 @@ class GeneratorObjective(nn.Module):
                 + L.keypoint_heatmap_loss(result.driving_kp.landmark_heatmaps, batch.driving_landmarks, batch.driving_annotated, train.heatmap_sigma)
             )
             total = total + weights.keypoint * terms["key"]
-        # Eq. 5: content decoder vs driving (dual decoder only; FOMM's single decoder has no L1).
-        if self.config.model.dual_decoder and not motion_only:
-            terms["rec_l1"] = L.reconstruction_l1_loss(batch.driving, generated.content, train.scales)
-            total = total + weights.reconstruction_l1 * terms["rec_l1"]
-        # Eq. 6: perceptual loss of the final frame. On the CPU in fp32: bf16 autocast made it 2.4x
-        # slower on this project's AVX-512 BF16 (no AMX) machine (benchmarks/bench_train_step.py).
-        if not motion_only:
-            terms["rec_vgg"] = L.reconstruction_vgg_loss(batch.driving, generated.prediction, train.scales, self.backbone).float()
-            total = total + weights.reconstruction_vgg * terms["rec_vgg"]
-        # The motion recipe trains the motion as the app uses it: integrated (engine/tissue_motion.py).
-        warp = result.motion._replace(deformation=exponentiated(motion.deformation)) if motion_only else result.motion
-        if weights.warped_source_l1:
-            terms["warp_l1"] = L.warped_source_l1_loss(batch.driving, batch.source, warp, generated.prediction, train.scales)
-            total = total + weights.warped_source_l1 * terms["warp_l1"]
-        if weights.tissue_area:
-            terms["area"] = L.tissue_area_loss(warp.deformation)
-            total = total + weights.tissue_area * terms["area"]
-        terms["total_g"] = total
-        return terms, result
+        return total
 
 
 def _autocast(device: torch.device):
@@ -348,8 +361,9 @@ def _start(run_dir: Path, config: RunConfig | None, init: str | Path | None) -> 
     config.model, config.losses = init_config.model, init_config.losses
     config.train.preset, config.train.size = init_config.train.preset, init_config.train.size
     config.train.init_from = label(init)
-    if config.train.networks == "motion":  # the motion recipe's terms, where the starting model had none
+    if config.train.networks != "all":  # the fine-tune recipes' terms, where the starting model had none
         config.losses.warped_source_l1 = config.losses.warped_source_l1 or MOTION_WARP_WEIGHT
+    if config.train.networks == "motion":
         config.losses.tissue_area = config.losses.tissue_area or MOTION_AREA_WEIGHT
     return config, model, None
 
@@ -431,6 +445,11 @@ class _Optimisation:
         if self.motion_only:  # fine-tuning in minutes: the generator (and its batch statistics) stay as they are
             model.generator.eval()
             generator_params = [*model.keypoint_detector.parameters(), *model.dense_motion.parameters()]
+        elif train.networks == "fill":  # the deformation (and the motion networks' batch statistics) stays as it is
+            model.keypoint_detector.eval().requires_grad_(False)
+            model.dense_motion.eval().requires_grad_(False)
+            model.dense_motion.occlusion_head.requires_grad_(True)
+            generator_params = [*model.generator.parameters(), *model.dense_motion.occlusion_head.parameters()]
         else:
             generator_params = [p for name, p in model.named_parameters() if not name.startswith("discriminator.")]
         self.optimizer_g = torch.optim.Adam(generator_params, lr=train.learning_rate, betas=train.adam_betas)
