@@ -89,7 +89,7 @@ class GeneratorObjective(nn.Module):
         self.config = config
 
     def forward(self, batch: Batch, transform: RandomTPS) -> tuple[dict[str, torch.Tensor], ForwardResult]:
-        train, weights, model = self.config.train, self.config.losses, self
+        train, weights = self.config.train, self.config.losses
         recipe = train.networks
         trains_motion, trains_generator = recipe != "fill", recipe != "motion"
         # "fill": only the occlusion head of the motion networks requires grad (_Optimisation).
